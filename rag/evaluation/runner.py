@@ -53,6 +53,7 @@ def evaluate(
     out_dir: str | Path | None = None,
     seed: int = 0,
     progress: bool = True,
+    model_options: dict | None = None,
 ) -> EvalResult:
     """Ask every question of the split, score it, and (with `out_dir`) write metrics.json, results.jsonl, report.md.
 
@@ -62,7 +63,7 @@ def evaluate(
     if k < 1:
         raise TestSetError(f"k must be at least 1, got {k}")
     questions = _select(load_testset(testset_path, split=split), limit, seed)
-    rows = [_run_one(index, q, model=model, k=k, retrieval_only=retrieval_only)
+    rows = [_run_one(index, q, model=model, k=k, retrieval_only=retrieval_only, model_options=model_options or {})
             for q in _progress(questions, enabled=progress)]
     metrics = {"overall": aggregate(rows), "by_type": aggregate_by_type(rows)}
     testset_path = Path(testset_path)
@@ -145,14 +146,15 @@ def _select(questions: list[Question], limit: int | None, seed: int) -> list[Que
     return [questions[i] for i in picked]
 
 
-def _run_one(index: SearchesAndAnswers, q: Question, *, model: str, k: int, retrieval_only: bool) -> dict:
+def _run_one(index: SearchesAndAnswers, q: Question, *, model: str, k: int, retrieval_only: bool,
+             model_options: dict) -> dict:
     start = time.perf_counter()
     if retrieval_only:
         hits = index.search(q.question, k=max(k, 10))
         elapsed = (time.perf_counter() - start) * 1000.0
         return score_question(q, hits, None, {"retrieve": elapsed, "total": elapsed})
     try:
-        answer = index.ask(q.question, model=model, k=k)
+        answer = index.ask(q.question, model=model, k=k, **model_options)
     except ModelError as exc:
         # One flaky model call should not throw away a long run; it is counted (n_errors) and scored as wrong.
         elapsed = (time.perf_counter() - start) * 1000.0

