@@ -114,6 +114,9 @@ class SentenceTransformerEmbedder:
             # a local directory needs no hub; stop transformers from asking it anyway
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # a weights-loading bar on every start is noise in logs and --json runs
 
         import torch
 

@@ -14,7 +14,7 @@ import numpy as np
 from . import __version__
 from .chunking import ChunkSettings, chunk_article
 from .embedding import DEFAULT_EMBEDDER, get_embedder
-from .errors import UserError
+from .errors import IndexNotFoundError, UserError
 from .retrieval import RetrievalConfig, check_query, dense_search, fts_match, keyword_terms, rrf
 from .schema import Answer, Article, Chunk, Hit, IndexReport, Skipped
 from .query import OutletMatcher, analyze
@@ -83,6 +83,8 @@ class Index:
         """
         root = Path(path) if path is not None else default_index_path()
         chunking = chunking or ChunkSettings()
+        if not create and not Store.exists(root):
+            raise IndexNotFoundError(f"no index at {root}; build one with: rag index PATH --index {root}")
         expected = None
         if embedder is not None or not Store.exists(root):
             emb = get_embedder(embedder or DEFAULT_EMBEDDER)

@@ -47,7 +47,9 @@ def test_search_json_shape_and_verbatim(built, cli):
     assert "intelligence" in out["hits"][0]["text"]
     original = " ".join(next(SEEDS.glob("*.txt")).read_text().split())
     for h in out["hits"]:
-        assert " ".join(h["text"].split()) in original
+        # cleaning drops whole boilerplate lines (captions), so each paragraph of a hit is in the original file
+        for para in h["text"].split("\n\n"):
+            assert " ".join(para.split()) in original
 
 
 def test_list_and_remove(built, cli, tmp_path):
