@@ -48,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", metavar="PATH")
     _index_arg(p)
     p.add_argument("--prune", action="store_true", help="remove articles whose files under PATH are gone")
+    p.add_argument("--commit-every", type=int, default=256, metavar="N",
+                   help="commit after about N embedded chunks (default 256); an interrupted run keeps what was committed")
     p.add_argument("--json", action="store_true", help="print a JSON report")
 
     p = sub.add_parser("search", help="show the passages that best match a query")

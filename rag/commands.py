@@ -52,7 +52,7 @@ def cmd_index(args) -> int:
     index = _open(args, create=True)
     progress = _Progress(not args.json)
     try:
-        report = index.add(args.paths, prune=args.prune, progress=progress)
+        report = index.add(args.paths, prune=args.prune, progress=progress, commit_every=max(1, args.commit_every))
     finally:
         progress.close()
     if args.json:

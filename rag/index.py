@@ -130,13 +130,14 @@ class Index:
 
     # ---- writing -------------------------------------------------------------------------------------------
     def add(self, paths: Iterable[str | os.PathLike] | str | os.PathLike, *, prune: bool = False,
-            progress: ProgressFn | None = None, lock_timeout: float = 60.0) -> IndexReport:
+            progress: ProgressFn | None = None, lock_timeout: float = 60.0,
+            commit_every: int = COMMIT_EVERY_CHUNKS) -> IndexReport:
         """Ingest, chunk, embed and store the articles under `paths`.
 
         Unchanged articles (same content hash) are skipped; changed ones are replaced; unreadable inputs are
         reported in `skipped`. With `prune`, articles that came from files under `paths` that no longer exist
-        (or records no longer in their file) are removed. Work is committed in batches, so an interrupted run
-        keeps what it finished and a re-run completes the rest.
+        (or records no longer in their file) are removed. Work is committed whenever about `commit_every` chunks
+        are embedded (whole articles only), so an interrupted run keeps what it finished and a re-run completes it.
         """
         from .ingest import iter_inputs
 
@@ -170,7 +171,7 @@ class Index:
             batch: list[tuple[Article, list[Chunk]]] = []
             for a, chunks in pieces:
                 batch.append((a, chunks))
-                if sum(len(c) for _, c in batch) >= COMMIT_EVERY_CHUNKS:
+                if sum(len(c) for _, c in batch) >= commit_every:
                     done = self._embed_and_write(w, batch, done, total, progress)
                     batch = []
             if batch:
