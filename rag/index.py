@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -31,6 +32,11 @@ ProgressFn = Callable[[str, int, int], None]  # (stage, done, total)
 
 def default_index_path() -> Path:
     return Path(os.environ.get("RAG_INDEX") or DEFAULT_INDEX)
+
+
+def origin_file(origin: str) -> str:
+    """The file an article came from: 'feed.json#12' -> 'feed.json' (a '#' elsewhere in a name is kept)."""
+    return re.sub(r"#\d+$", "", origin)
 
 
 def embedding_text(article: Article, chunk: Chunk) -> str:
@@ -203,7 +209,7 @@ class Index:
         for aid, origin in self._store.article_origins().items():
             if aid in seen_ids:
                 continue
-            file = origin.split("#", 1)[0]
+            file = origin_file(origin)
             resolved = str(Path(file).resolve())
             under = any(resolved == r or resolved.startswith(r.rstrip("/") + "/") for r in roots)
             if under:
