@@ -48,6 +48,7 @@ def build_messages(llama: llama_cpp.Llama, text: str, target: int) -> tuple[list
 
 def measure(name: str, prompt_tokens: int, runs: int, max_tokens: int, threads: int) -> dict:
     path = resolve_gguf(name)
+    load_before = os.getloadavg()[0]
     started = time.perf_counter()
     llama = llama_cpp.Llama(model_path=str(path), n_ctx=4096, n_threads=threads, n_threads_batch=threads,
                             verbose=False)
@@ -97,6 +98,9 @@ def measure(name: str, prompt_tokens: int, runs: int, max_tokens: int, threads: 
         ),
         "first_token_s": round(med("first_token_s"), 3),
         "total_s": round(med("total_s"), 3),
+        # Other work on the machine skews every figure (llama.cpp threads spin-wait on each other), so each entry
+        # says how busy the machine was while it ran.
+        "load_average_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "runs": samples,
     }
 
@@ -110,23 +114,23 @@ def main() -> None:
     parser.add_argument("--threads", type=int, nargs="+", default=[os.cpu_count() or 1],
                         help="llama.cpp thread counts to compare (default: every CPU, as the provider uses)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "llm_speed.json")
+    parser.add_argument("--append", action="store_true", help="add to the models already in --out")
     args = parser.parse_args()
 
     results = {
         "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
-                    "llama_cpp_python": llama_cpp.__version__,
-                    "load_average_at_start": list(os.getloadavg())},
+                    "llama_cpp_python": llama_cpp.__version__},
         "settings": {"prompt_tokens": args.prompt_tokens, "max_tokens": args.max_tokens, "runs": args.runs,
                      "n_ctx": 4096, "temperature": 0.0},
         "models": [
             measure(m, args.prompt_tokens, args.runs, args.max_tokens, t) for m in args.models for t in args.threads
         ],
     }
-    # Other work on the machine skews every figure (llama.cpp threads spin-wait on each other), so say how busy it was.
-    results["machine"]["load_average_at_end"] = list(os.getloadavg())
+    if args.append and args.out.exists():
+        results["models"] = json.loads(args.out.read_text(encoding="utf-8"))["models"] + results["models"]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    for m in results["models"]:
+    for m in results["models"][-len(args.models) * len(args.threads):]:
         sys.stderr.write(
             f"{m['model']} ({m['n_threads']} threads): load {m['load_s']} s, "
             f"prompt {m['prompt_tokens']} tok at {m['prompt_tokens_per_s']} tok/s, "
