@@ -13,7 +13,7 @@ from .schema import Article, Chunk
 from .tokens import count_tokens
 
 DEFAULT_CHUNK_TOKENS = 200
-DEFAULT_OVERLAP_TOKENS = 48
+DEFAULT_OVERLAP_TOKENS = 24
 
 # A sentence ends at . ! ? (plus closing quotes/brackets) followed by whitespace, or at a line break.
 # Abbreviations like "Mr." produce short sentences; they only make windows a little finer, never wrong.

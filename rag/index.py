@@ -264,7 +264,7 @@ class Index:
         n = max(cfg.candidates, k)
         qvec = self.embedder.embed_query(query) if cfg.dense_weight > 0 else None
         base, signals = self._ranking(qvec, keyword_terms(query), user, n)
-        rankings = [(base, 1.0)]
+        rankings = [(base, cfg.global_weight)]
         core_terms = keyword_terms(analysis.core)
         for outlet in analysis.outlets:
             sub, _ = self._ranking(qvec, core_terms, Filters((outlet,), date_from, date_to), n)

@@ -37,7 +37,8 @@ class RetrievalConfig:
     fts_weights: tuple[float, float, float] = (2.0, 1.0, 1.0)  # title, outlet+date, body
     route_outlets: bool = True        # outlets named in the query get their own sub-search
     route_dates: bool = True          # so do publication dates named in the query
-    route_weight: float = 1.0         # weight of each routed sub-ranking against the global ranking (1.0)
+    route_weight: float = 1.0         # weight of each routed sub-ranking ...
+    global_weight: float = 1.0        # ... and of the unrestricted ranking, when the query names outlets or dates
     max_per_article: int = 0          # >0: at most this many chunks of one article before others are shown
 
 

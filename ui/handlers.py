@@ -299,11 +299,13 @@ class RagUI:
         return (f'<div class="rag-report rag-report-ok">Removed <b>{render.esc(title)}</b>.</div>', *self.library())
 
     def _drop_upload(self, origin: str) -> None:
-        file = Path(origin.split("#", 1)[0])
+        from rag.index import origin_file
+
+        file = Path(origin_file(origin))
         try:
             if file.resolve().parent != self.upload_dir.resolve():
                 return
-            if any(a.origin.split("#", 1)[0] == origin.split("#", 1)[0] for a in self.index.articles()):
+            if any(origin_file(a.origin) == str(file) for a in self.index.articles()):
                 return  # other records of the same JSON file are still indexed
             file.unlink(missing_ok=True)
         except OSError as err:
