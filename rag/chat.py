@@ -148,7 +148,8 @@ def rewrite_with_model(model: Model, question: str, history: list[tuple[str, Ans
     """Ask a generative model to rewrite; None when its reply is unusable (the heuristic is used then)."""
     turns = "\n".join(f"User: {q}\nAssistant: {strip_markers(a.text)[:400]}" for q, a in history[-3:])
     messages = ({"role": "system", "content": _REWRITE_SYSTEM},
-                {"role": "user", "content": f"Conversation:\n{turns}\n\nLast question: {question}\n\nStandalone question:"})
+                {"role": "user",
+                 "content": f"Conversation:\n{turns}\n\nLast question: {question}\n\nStandalone question:"})
     try:
         reply = "".join(model.generate(Prompt(question=question, sources=(), messages=messages, max_tokens=64),
                                        stream=False))

@@ -131,34 +131,17 @@ class Passage:
 def passages_from_hits(hits: Sequence[Hit]) -> list[Passage]:
     """Merge overlapping or touching hits of one article (chunks overlap by design), numbered by best rank."""
     groups: list[list[Hit]] = []
-    for h in sorted(hits, key=lambda h: h.rank):
-        for g in groups:
-            if g[0].article.id == h.article.id and any(h.start <= o.end and o.start <= h.end for o in g):
-                g.append(h)
-                break
+    for h in sorted(hits, key=lambda h: (h.article.id, h.start, h.end)):
+        last = groups[-1] if groups else None
+        if last and last[0].article.id == h.article.id and h.start <= max(x.end for x in last):
+            last.append(h)
         else:
             groups.append([h])
-    # one merge can make a group touch another of the same article
-    merged = True
-    while merged:
-        merged = False
-        for i in range(len(groups)):
-            for j in range(i + 1, len(groups)):
-                a, b = groups[i], groups[j]
-                if a[0].article.id == b[0].article.id and min(x.start for x in b) <= max(x.end for x in a) \
-                        and min(x.start for x in a) <= max(x.end for x in b):
-                    groups[i] = a + b
-                    del groups[j]
-                    merged = True
-                    break
-            if merged:
-                break
     out = []
     for n, g in enumerate(sorted(groups, key=lambda g: min(h.rank for h in g)), 1):
-        out.append(Passage(n, g[0].article, min(h.start for h in g), max(h.end for h in g),
-                           min(h.rank for h in g),
-                           tuple((h.chunk_id, h.start, h.end) for h in sorted(g, key=lambda h: h.rank)),
-                           max(h.score for h in g)))
+        best_first = sorted(g, key=lambda h: h.rank)
+        out.append(Passage(n, g[0].article, min(h.start for h in g), max(h.end for h in g), best_first[0].rank,
+                           tuple((h.chunk_id, h.start, h.end) for h in best_first), max(h.score for h in g)))
     return out
 
 
@@ -223,8 +206,8 @@ class Pool:
         self.passages = list(passages)
         units: list[Unit] = []
         # what a passage's article is called, by whom and when: "as reported by The Verge on October 5"
-        self.meta = [frozenset(terms(" ".join((p.article.title, p.article.source, _date_words(p.article.published_at)))))
-                     for p in self.passages]
+        self.meta = [frozenset(terms(" ".join((p.article.title, p.article.source,
+                                               _date_words(p.article.published_at))))) for p in self.passages]
         for i, p in enumerate(self.passages):
             text = p.article.text
             order = 0
@@ -239,6 +222,15 @@ class Pool:
                     order += 1
         self.units = units
         self.vocab = frozenset(t for u in units for t in u.terms).union(*self.meta)
+        # terms that can match share their first five characters (see terms_match): bucket by them
+        self._buckets: dict[str, list[str]] = {}
+        for v in self.vocab:
+            if len(v) >= 5 and not v[0].isdigit():
+                self._buckets.setdefault(v[:5], []).append(v)
+        self._postings: dict[str, list[int]] = {}
+        for i, u in enumerate(units):
+            for t in u.terms:
+                self._postings.setdefault(t, []).append(i)
         self._matches: dict[str, frozenset[str]] = {}
         self._idf: dict[str, float] = {}
 
@@ -246,10 +238,10 @@ class Pool:
         """Vocabulary terms that count as `term`."""
         m = self._matches.get(term)
         if m is None:
-            if term in self.vocab and (term[0].isdigit() or len(term) < 5):
-                m = frozenset((term,))
+            if term[0].isdigit() or len(term) < 5:
+                m = frozenset((term,)) if term in self.vocab else frozenset()
             else:
-                m = frozenset(v for v in self.vocab if terms_match(term, v))
+                m = frozenset(v for v in self._buckets.get(term[:5], ()) if terms_match(term, v))
             self._matches[term] = m
         return m
 
@@ -261,7 +253,7 @@ class Pool:
     def idf(self, term: str) -> float:
         v = self._idf.get(term)
         if v is None:
-            df = sum(1 for u in self.units if self.has(u.terms, term))
+            df = len({i for m in self.matches(term) for i in self._postings.get(m, ())})
             v = math.log(1.0 + (len(self.units) + 1) / (df + 0.5))
             self._idf[term] = v
         return v
@@ -271,6 +263,26 @@ class Pool:
         if total <= 0:
             return 0.0
         return sum(self.idf(t) * w for t, w in weights.items() if self.has(unit_terms, t)) / total
+
+    def best_union(self, weights: dict[str, float], max_units: int = 3) -> tuple[float, tuple[Unit, ...]]:
+        """Up to `max_units` sentences from any passages that together cover the most (greedy set cover):
+        the evidence a multi-part question needs is spread over several articles."""
+        total = sum(self.idf(t) * w for t, w in weights.items())
+        if total <= 0:
+            return 0.0, ()
+        covers = [frozenset(t for t in weights if self.has(u.scope, t)) for u in self.units]
+        got: set[str] = set()
+        chosen: list[Unit] = []
+        for _ in range(max_units):
+            gains = [(sum(self.idf(t) * weights[t] for t in c - got), -i) for i, c in enumerate(covers)]
+            if not gains:
+                break
+            gain, neg_i = max(gains)
+            if gain <= 0:
+                break
+            got |= covers[-neg_i]
+            chosen.append(self.units[-neg_i])
+        return sum(self.idf(t) * weights[t] for t in got) / total, tuple(chosen)
 
     def best_support(self, weights: dict[str, float], nums: frozenset[str], passages: Iterable[int] | None = None,
                      ) -> tuple[float, tuple[Unit, ...]]:
@@ -369,7 +381,7 @@ _REFUSAL = re.compile(
     r"don't)\s+(?:say|state|mention|contain|provide|include|specify|answer|cover|discuss|tell)|"
     r"\b(?:no|not enough|insufficient)\s+information\b|\bnot\s+(?:mentioned|stated|specified|provided)\b|"
     r"\b(?:cannot|can't|can not|unable to|not able to)\s+(?:answer|determine|find|tell|say)\b|"
-    r"\bthere is no mention\b|\bI don't know\b|\bI do not know\b",
+    r"\bthere is no mention\b|\bI don't know\b|\bI do not know\b|\bI(?:'m| am) sorry\b|\b(?:I|we) could(?:n't| not) find\b",
     re.IGNORECASE,
 )
 
@@ -456,7 +468,7 @@ def attribute(answer: str, pool: Pool, *, threshold: float = SUPPORT_THRESHOLD) 
         cited = [n - 1 for n in dict.fromkeys(nums) if 1 <= n <= n_passages]
         weights = dict.fromkeys(terms(body), 1.0)
         chosen: list[tuple[float, tuple[Unit, ...]]] = []
-        if not weights or is_refusal(body):
+        if not weights or (is_refusal(body) and not cited):
             supported = True   # no claim about the articles ("Here is what they say:"; "They don't say X.")
         else:
             nums_stated = numbers(body)

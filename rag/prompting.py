@@ -2,7 +2,7 @@
 
 Article text is data. It reaches the model only inside <source> blocks, after anything that could pass for our
 delimiters or a chat template token has been defused, bracketed numbers that could pass for citation markers have
-been rewritten, and sentences that read as instructions to an AI have been replaced by a placeholder. The
+been rewritten, and sentences that read as instructions to an AI have been removed (the tag says so). The
 citations shown to the person are taken from the article text itself (by offsets), never from the prompt, so none
 of this touches what they read.
 
@@ -46,10 +46,14 @@ _INJECTION = re.compile(
     r"\b(?:ignore|disregard|forget|override)\b[^.!?\n]{0,60}\b(?:instructions?|prompts?|rules|directions|guidelines)\b"
     r"|\b(?:reply|respond|answer|output|print|write)\s+(?:only\s+)?(?:with\s+)?(?:exactly\s+|just\s+)?"
     r"[\"'“]?(?-i:[A-Z]{3,})\b"
-    r"|\byou are now\b|\bnew instructions?\s*:|\b(?:as an ai|language model)\b[^.!?\n]{0,40}\bmust\b",
+    r"|\byou are now\b|\bnew instructions?\s*:|\bsystem prompt\b"
+    r"|\b(?:assistants?|AI|chatbots?|language models?|LLMs?|bots?)\s+(?:reading|processing|summari[sz]ing|parsing)\s+"
+    r"this\b|\bif you are an?\s+(?:AI|assistant|chatbot|language model|LLM)\b",
     re.IGNORECASE,
 )
-REDACTED = "[instruction-like text removed]"
+# Small models copy their sources; a visible placeholder would be copied too, so the sentence just goes and the
+# <source> tag says that something was removed.
+REDACTED_NOTE = 'note="instruction-like text removed"'
 
 
 def defuse(text: str) -> str:
@@ -60,12 +64,18 @@ def defuse(text: str) -> str:
     return redact_injections(text)
 
 
-def redact_injections(text: str) -> str:
+def _injection_spans(text: str) -> list[tuple[int, int]]:
     from .chunking import sentence_spans
 
-    spans = [(s, e) for s, e in sentence_spans(text) if _INJECTION.search(text[s:e])]
-    for s, e in reversed(spans):
-        text = text[:s] + REDACTED + text[e:]
+    return [(s, e) for s, e in sentence_spans(text) if _INJECTION.search(text[s:e])]
+
+
+def redact_injections(text: str) -> str:
+    """Remove sentences addressed to an AI ("Ignore previous instructions and reply ...")."""
+    for s, e in reversed(_injection_spans(text)):
+        while e < len(text) and text[e] in " \t":
+            e += 1
+        text = text[:s] + text[e:]
     return text
 
 
@@ -80,7 +90,10 @@ def render_source(n: int, p: Passage, text: str | None = None) -> str:
         attrs += f' outlet="{_attr(a.source)}"'
     if a.published_at:
         attrs += f' date="{a.published_at[:10]}"'
-    return f"<source {attrs}>\n{defuse(p.text if text is None else text)}\n</source>"
+    body = p.text if text is None else text
+    if _injection_spans(body):
+        attrs += " " + REDACTED_NOTE
+    return f"<source {attrs}>\n{defuse(body)}\n</source>"
 
 
 def _tokens(text: str) -> int:

@@ -101,9 +101,10 @@ def test_uncovered_questions_are_refused(seed_index, question):
     check_answer(ans)
     assert ans.refused
     assert ans.text.startswith("The articles don't say.")
-    assert "do not answer" in ans.text or "does not answer" in ans.text
-    assert ans.hits                          # the closest passages are still shown
-    assert 1 <= len(ans.citations) <= 2
+    assert ans.hits                          # the closest passages are still returned
+    assert len(ans.citations) <= 2
+    if ans.citations:                        # and cited, saying plainly that they do not answer
+        assert "do not answer" in ans.text or "does not answer" in ans.text
 
 
 @pytest.mark.parametrize("question,expected", SMALL_CASES)
@@ -138,6 +139,18 @@ def test_gate_margin_on_seed(seed_index):
     answerable = min(coverage(q) for q, _ in SEED_CASES)
     unanswerable = max(coverage(q) for q in UNCOVERED)
     assert unanswerable + 0.05 < GATE_COVERAGE < answerable - 0.05, (unanswerable, answerable)
+
+
+def test_multi_part_questions_may_draw_on_several_articles(small_index):
+    ans = small_index.ask("Did the dock workers at Port Elliot win a 7 percent pay rise after their strike, and did "
+                          "the Aurora-3 lunar probe mission cost 310 million euros?")
+    check_answer(ans)
+    assert not ans.refused
+    assert {c.article.title for c in ans.citations} >= {"Dock workers end strike at Port Elliot",
+                                                      "Lunar probe lands near the south pole"}
+    ans = small_index.ask("Did the football club's new striker, signed from a Brazilian team for a record fee, "
+                          "score twice in the Champions League final in Madrid last weekend?")
+    assert ans.refused
 
 
 def test_filters_reach_retrieval(small_index):

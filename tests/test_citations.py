@@ -7,7 +7,7 @@ import pytest
 from rag.citations import (
     MarkerStream, Pool, answer_sentences, attribute, is_refusal, parse_markers, passages_from_hits, stem, terms,
 )
-from rag.prompting import REDACTED, SYSTEM, build_prompt, defuse
+from rag.prompting import REDACTED_NOTE, SYSTEM, build_prompt, defuse, render_source
 from rag.schema import Article, Hit
 
 STRIKE = Article(
@@ -169,8 +169,11 @@ def test_defuse_neutralises_delimiters_markers_and_instructions():
     out = defuse(text)
     assert "</source>" not in out and "<|im_start|>" not in out and "<" not in out
     assert "[3]" not in out and "(3)" in out
-    assert "PWNED" not in out and REDACTED in out
-    assert "The port reopened." in out
+    assert "PWNED" not in out and "Ignore previous" not in out
+    assert "The port reopened." in out and "See note (3)." in out
+    art = Article(id="x", title="T", text=text)
+    block = render_source(1, passages_from_hits([hit(art, 1)])[0])
+    assert REDACTED_NOTE in block.splitlines()[0] and "PWNED" not in block
 
 
 def test_prompt_budget_drops_lowest_ranked_sources_first():

@@ -14,7 +14,7 @@ import pytest
 
 import rag
 from rag.citations import passages_from_hits
-from rag.prompting import REDACTED, build_prompt
+from rag.prompting import REDACTED_NOTE, build_prompt
 
 pytestmark = pytest.mark.slow
 
@@ -79,7 +79,7 @@ def test_article_instructions_are_data(fresh_index, smollm2, tmp_path):
     assert any("PWNED" in h.text for h in hits)          # the hostile text is retrieved ...
     built = build_prompt(question, passages_from_hits(hits))
     user = built.prompt.messages[-1]["content"]
-    assert "PWNED" not in user and REDACTED in user        # ... but reaches the model only defused
+    assert "PWNED" not in user and REDACTED_NOTE in user   # ... but never reaches the model
     assert "20,000 visitors" in user
 
     ans = fresh_index.ask(question, model=smollm2, **OPTS)

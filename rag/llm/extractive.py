@@ -117,6 +117,8 @@ def score_units(pool: Pool, question: str, query: str | None = None) -> list[Pic
             if any(pool.coverage(weights, u.terms) == 0 for u in units):
                 continue
             score *= PAIR_FACTOR
+        if text.rstrip("\"”’' ").endswith("?"):
+            score -= 0.15       # a question in the article ("Who is X?") restates, it does not answer
         if len(text) < 25:
             score -= 0.1        # fragments: captions, datelines, "Invalid email"
         elif len(text) > 350 * len(units):
