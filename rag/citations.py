@@ -75,6 +75,18 @@ def terms(text: str) -> list[str]:
     return out
 
 
+_NAME_WORD = re.compile(r"(?<![.!?:;\"“‘(\[]\s)(?<![\"“‘(\[])(?<!^)\b[A-Z][\w'’\-]*")
+
+
+def claim_anchors(sentence: str) -> frozenset[str]:
+    """Terms a supporting passage must contain for `sentence` to count as supported: the numbers it states and
+    the names it uses (capitalised words not opening the sentence or a quotation), so "The European
+    Commission confirmed X" is not supported by a passage about X that never mentions the Commission."""
+    body = sentence.lstrip(" -*•\"“‘'(")
+    names = [t for m in _NAME_WORD.finditer(body) for t in terms(m.group(0)) if not t[0].isdigit()]
+    return numbers(body) | frozenset(names)
+
+
 def numbers(text: str) -> frozenset[str]:
     return frozenset(normalise_number(t) for t in tokens(text) if t[0].isdigit())
 
@@ -284,21 +296,25 @@ class Pool:
             chosen.append(self.units[-neg_i])
         return sum(self.idf(t) * weights[t] for t in got) / total, tuple(chosen)
 
-    def best_support(self, weights: dict[str, float], nums: frozenset[str], passages: Iterable[int] | None = None,
-                     ) -> tuple[float, tuple[Unit, ...]]:
-        """The best single sentence or adjacent pair for these terms; numbers stated must all be there."""
+    def holds(self, scope: frozenset[str], required: frozenset[str]) -> bool:
+        return all(self.has(scope, t) for t in required)
+
+    def best_support(self, weights: dict[str, float], required: frozenset[str],
+                     passages: Iterable[int] | None = None) -> tuple[float, tuple[Unit, ...]]:
+        """The best single sentence or adjacent pair for these terms; `required` terms (the numbers and names a
+        claim states) must all be there."""
         allowed = None if passages is None else set(passages)
         best: tuple[float, tuple[Unit, ...]] = (0.0, ())
         for i, u in enumerate(self.units):
             if allowed is not None and u.passage not in allowed:
                 continue
-            if not nums or nums <= u.numbers:
+            if not required or self.holds(u.scope, required):
                 c = self.coverage(weights, u.scope)
                 if c > best[0] + 1e-9:
                     best = (c, (u,))
             if i + 1 < len(self.units) and self.units[i + 1].passage == u.passage:
                 v = self.units[i + 1]
-                if not nums or nums <= (u.numbers | v.numbers):
+                if not required or self.holds(u.scope | v.scope, required):
                     # a pair must beat a single sentence clearly to be worth the longer excerpt
                     c = self.coverage(weights, u.scope | v.scope) * 0.92
                     if c > best[0] + 1e-9:
@@ -471,23 +487,22 @@ def attribute(answer: str, pool: Pool, *, threshold: float = SUPPORT_THRESHOLD) 
         if not weights or (is_refusal(body) and not cited):
             supported = True   # no claim about the articles ("Here is what they say:"; "They don't say X.")
         else:
-            nums_stated = numbers(body)
+            anchors = claim_anchors(body)
             quoted = _verbatim(pool, body, cited)
             if quoted is not None:
                 chosen.append((1.0, (quoted,)))
             for i in ([] if chosen else cited):
-                score, units = pool.best_support(weights, nums_stated, [i])
+                score, units = pool.best_support(weights, anchors, [i])
                 if score >= threshold:
                     chosen.append((score, units))
             if not chosen and len(cited) > 1:
                 # each cited passage may carry part of the sentence
                 parts = [pool.best_support(weights, frozenset(), [i]) for i in cited]
                 union = frozenset(t for _, us in parts for u in us for t in u.scope)
-                have = frozenset(n for _, us in parts for u in us for n in u.numbers)
-                if pool.coverage(weights, union) >= threshold and nums_stated <= have:
+                if pool.coverage(weights, union) >= threshold and pool.holds(union, anchors):
                     chosen = [p for p in parts if p[1] and p[0] >= threshold / 2]
             if not chosen:
-                score, units = pool.best_support(weights, nums_stated)
+                score, units = pool.best_support(weights, anchors)
                 if score >= threshold:
                     chosen.append((score, units))
             supported = bool(chosen)

@@ -125,6 +125,14 @@ def test_numbers_must_match(pool):
     assert att.sentences[0].supported
 
 
+def test_names_must_match(pool):
+    att = attribute("The European Commission said dock workers ended a nine-day strike after a 7 percent pay rise [1].",
+                    pool)
+    assert not att.sentences[0].supported          # the passage never mentions the Commission
+    att = attribute("Chief executive Marco Demir said operations would resume within 48 hours [1].", pool)
+    assert att.sentences[0].supported and att.sentences[0].citations == (1,)
+
+
 def test_sentence_without_marker_gets_citation(pool):
     att = attribute("Shipping lines diverted more than 40 container vessels during the stoppage.", pool)
     check_verbatim(att)
