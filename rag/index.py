@@ -16,7 +16,7 @@ from . import __version__
 from .chunking import ChunkSettings, chunk_article
 from .embedding import DEFAULT_EMBEDDER, get_embedder
 from .errors import IndexNotFoundError, UserError
-from .retrieval import RetrievalConfig, check_query, dense_search, fts_match, keyword_terms, rrf
+from .retrieval import RetrievalConfig, check_query, dense_search, fts_match, keyword_terms, rrf, sentence_match
 from .schema import Answer, Article, Chunk, Hit, IndexReport, Skipped
 from .query import OutletMatcher, analyze
 from .store import Filters, Store
@@ -279,7 +279,22 @@ class Index:
         else:
             fused = rrf([([c for c, _ in r], w) for r, w in rankings], cfg.rrf_k)
             ranked = sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))
+        if cfg.rescore_depth > 0 and ranked:
+            ranked = self._rescore(keyword_terms(analysis.core), ranked, cfg)
         return self._hits(ranked[: max(k * 3, n)], k, signals)
+
+    def _rescore(self, terms: list[str], ranked: list[tuple[int, float]], cfg: RetrievalConfig) -> list[tuple[int, float]]:
+        head, tail = ranked[: cfg.rescore_depth], ranked[cfg.rescore_depth:]
+        rows = self._store.get_chunks([c for c, _ in head])
+        arts = self._store.get_articles(r[0] for r in rows.values())
+        texts = [arts[rows[c][0]].text[rows[c][1]:rows[c][2]] if c in rows and rows[c][0] in arts else "" for c, _ in head]
+        match = sentence_match(terms, texts)
+        top = head[0][1] or 1.0
+        scored = [(c, s / top + cfg.rescore_weight * m) for (c, s), m in zip(head, match)]
+        scored.sort(key=lambda kv: (-kv[1], kv[0]))
+        floor = min(s for _, s in scored) if scored else 0.0
+        # keep the tail strictly below the re-scored head
+        return scored + [(c, min(floor, s / top) - 1.0) for c, s in tail]
 
     def _ranking(self, qvec, terms: list[str], f: Filters, n: int) -> tuple[list[tuple[int, float]], dict]:
         """Dense + keyword candidates under filters `f`, fused by weighted reciprocal rank."""

@@ -31,15 +31,17 @@ STOPWORDS = frozenset(
 @dataclass(frozen=True)
 class RetrievalConfig:
     candidates: int = 60              # per retriever, before fusion
-    rrf_k: float = 60.0
+    rrf_k: float = 20.0
     dense_weight: float = 1.0
     keyword_weight: float = 1.0
     fts_weights: tuple[float, float, float] = (2.0, 1.0, 1.0)  # title, outlet+date, body
     route_outlets: bool = True        # outlets named in the query get their own sub-search
     route_dates: bool = True          # so do publication dates named in the query
     route_weight: float = 1.0         # weight of each routed sub-ranking ...
-    global_weight: float = 1.0        # ... and of the unrestricted ranking, when the query names outlets or dates
+    global_weight: float = 0.1        # ... and of the unrestricted ranking, when the query names outlets or dates
     max_per_article: int = 0          # >0: at most this many chunks of one article before others are shown
+    rescore_depth: int = 30           # >0: re-score this many fused candidates by their best-matching sentence
+    rescore_weight: float = 4.0       # weight of that sentence match against the (max-normalised) fused score
 
 
 def check_query(query: str) -> str:
@@ -92,3 +94,36 @@ def dense_search(index, query_vec: np.ndarray, limit: int, allowed: np.ndarray |
         params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
     scores, ids = index.search(q, min(limit, index.ntotal), params=params)
     return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+
+
+_SENT_SPLIT = re.compile(r"(?<=[.!?])[\"'”’)\]]*\s+|\n+")
+
+
+def _stem(w: str) -> str:
+    # crude, but symmetric for query and passage: enough to match "claims"/"claim", "reported"/"reports"
+    for suf in ("ing", "ed", "es", "s"):
+        if len(w) > len(suf) + 3 and w.endswith(suf):
+            return w[: -len(suf)]
+    return w
+
+
+def sentence_match(terms: list[str], texts: list[str]) -> list[float]:
+    """For each passage, how much of the query's weighted vocabulary its best sentence holds, in [0, 1].
+
+    Questions about news are usually paraphrases of one sentence; a passage whose single sentence carries most
+    of the rare query words is a better hit than one that scatters them. IDF is computed over the candidates.
+    """
+    q = {_stem(t) for t in terms}
+    if not q or not texts:
+        return [0.0] * len(texts)
+    sent_sets = [[{_stem(w) for w in _WORD.findall(s.lower())} for s in _SENT_SPLIT.split(t) if s.strip()]
+                 for t in texts]
+    n = len(texts)
+    df = {t: sum(1 for sents in sent_sets if any(t in s for s in sents)) for t in q}
+    idf = {t: np.log(1.0 + n / (df[t] + 0.5)) for t in q}
+    total = sum(idf.values()) or 1.0
+    out = []
+    for sents in sent_sets:
+        best = max((sum(idf[t] for t in q if t in s) for s in sents), default=0.0)
+        out.append(best / total)
+    return out
