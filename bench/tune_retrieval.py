@@ -28,21 +28,19 @@ RESULTS = ROOT / "bench" / "results"
 
 VARIANTS: dict[str, dict] = {
     "default": {},
+    "no-rescore": {"rescore_depth": 0},
     "no-route": {"route_outlets": False, "route_dates": False},
-    "dense-only": {"keyword_weight": 0.0, "route_outlets": False, "route_dates": False},
-    "keyword-only": {"dense_weight": 0.0, "route_outlets": False, "route_dates": False},
-    "route-outlets-only": {"route_dates": False},
-    "route-w2": {"route_weight": 2.0},
-    "route-w3": {"route_weight": 3.0},
-    "kw-w2": {"keyword_weight": 2.0},
-    "kw-w1.5-route2": {"keyword_weight": 1.5, "route_weight": 2.0},
-    "cap2": {"max_per_article": 2},
+    "no-route-no-rescore": {"route_outlets": False, "route_dates": False, "rescore_depth": 0},
+    "keyword-only": {"dense_weight": 0.0},
+    "dense-only": {"keyword_weight": 0.0},
+    "dense-0.5": {"dense_weight": 0.5},
+    "dense-2": {"dense_weight": 2.0},
+    "rescore-w2": {"rescore_weight": 2.0},
+    "rescore-w8": {"rescore_weight": 8.0},
+    "rescore-d50": {"rescore_depth": 50},
+    "global-1": {"global_weight": 1.0},
+    "rrf60": {"rrf_k": 60.0},
     "cap3": {"max_per_article": 3},
-    "rrf30": {"rrf_k": 30.0},
-    "rrf10": {"rrf_k": 10.0},
-    "fts-title1": {"fts_weights": (1.0, 1.0, 1.0)},
-    "fts-title4": {"fts_weights": (4.0, 1.0, 1.0)},
-    "cand100": {"candidates": 100},
 }
 
 
