@@ -33,7 +33,7 @@ VARIANTS: dict[str, dict] = {
     "no-route-no-rescore": {"route_outlets": False, "route_dates": False, "rescore_depth": 0},
     "keyword-only": {"dense_weight": 0.0},
     "dense-only": {"keyword_weight": 0.0},
-    "dense-0.5": {"dense_weight": 0.5},
+    "dense-1": {"dense_weight": 1.0},
     "dense-2": {"dense_weight": 2.0},
     "rescore-w2": {"rescore_weight": 2.0},
     "rescore-w8": {"rescore_weight": 8.0},

@@ -32,7 +32,7 @@ STOPWORDS = frozenset(
 class RetrievalConfig:
     candidates: int = 60              # per retriever, before fusion
     rrf_k: float = 20.0
-    dense_weight: float = 1.0
+    dense_weight: float = 0.5
     keyword_weight: float = 1.0
     fts_weights: tuple[float, float, float] = (2.0, 1.0, 1.0)  # title, outlet+date, body
     route_outlets: bool = True        # outlets named in the query get their own sub-search
