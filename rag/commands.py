@@ -134,19 +134,22 @@ def cmd_ask(args) -> int:
         _out(answer_json(index.ask(args.question, model=args.model, k=args.k, **opts)))
         return 0
     ans = None
-    streamed = False
+    shown = []
     for piece in index.ask_stream(args.question, model=args.model, k=args.k, **opts):
         if isinstance(piece, str):
             sys.stdout.write(piece)
             sys.stdout.flush()
-            streamed = True
+            shown.append(piece)
         else:
             ans = piece
+    streamed = bool(shown)
     if streamed:
         print()
     if ans is not None:
-        if streamed and ans.text and ans.refused:
-            pass
+        if streamed and " ".join("".join(shown).split()) != " ".join(ans.text.split()):
+            # checking citations can drop or move markers: show what was verified, not just what streamed
+            print("\nChecked answer:")
+            streamed = False
         print_answer(ans, streamed=streamed)
     return 0
 

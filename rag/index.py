@@ -77,6 +77,7 @@ class Index:
         self.retrieval = retrieval
         self._add_lock = threading.Lock()
         self._matcher: tuple[int, OutletMatcher] | None = None
+        self._allowed_cache: tuple[int, dict] = (-1, {})
 
     # ---- opening -------------------------------------------------------------------------------------------
     @classmethod
@@ -299,7 +300,7 @@ class Index:
     def _ranking(self, qvec, terms: list[str], f: Filters, n: int) -> tuple[list[tuple[int, float]], dict]:
         """Dense + keyword candidates under filters `f`, fused by weighted reciprocal rank."""
         cfg = self.retrieval
-        allowed = self._store.chunk_ids_where(f) if f.active else None
+        allowed = self._allowed(f) if f.active else None
         dense = dense_search(self._store.vectors(), qvec, n, allowed) if qvec is not None else []
         keyword = self._store.keyword_search(fts_match(terms), n, cfg.fts_weights, f) if terms else []
         fused = rrf([([c for c, _ in dense], cfg.dense_weight), ([c for c, _ in keyword], cfg.keyword_weight)],
@@ -308,6 +309,19 @@ class Index:
         signals = {"dense": {c: r for r, (c, _) in enumerate(dense, 1)},
                    "keyword": {c: r for r, (c, _) in enumerate(keyword, 1)}}
         return ranked, signals
+
+    def _allowed(self, f: Filters) -> np.ndarray:
+        """Chunk ids under filters `f`, cached per index generation (routed searches repeat the same outlets)."""
+        gen = self._store.generation()
+        if self._allowed_cache[0] != gen:
+            self._allowed_cache = (gen, {})
+        cache = self._allowed_cache[1]
+        ids = cache.get(f)
+        if ids is None:
+            if len(cache) > 256:
+                cache.clear()
+            ids = cache[f] = self._store.chunk_ids_where(f)
+        return ids
 
     def _outlet_matcher(self) -> OutletMatcher:
         gen = self._store.generation()

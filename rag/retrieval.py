@@ -6,6 +6,7 @@ come back whenever that many match.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -99,6 +100,7 @@ def dense_search(index, query_vec: np.ndarray, limit: int, allowed: np.ndarray |
 _SENT_SPLIT = re.compile(r"(?<=[.!?])[\"'”’)\]]*\s+|\n+")
 
 
+@functools.lru_cache(maxsize=200_000)
 def _stem(w: str) -> str:
     # crude, but symmetric for query and passage: enough to match "claims"/"claim", "reported"/"reports"
     for suf in ("ing", "ed", "es", "s"):
