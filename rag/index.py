@@ -126,6 +126,11 @@ class Index:
     def embedder(self):
         return get_embedder(self.embedder_name, precision=self._store.manifest.get("embedder_precision", "auto"))
 
+    def warm(self) -> None:
+        """Load the embedder and the vectors now rather than on the first query."""
+        self.embedder.embed_query("warm up")
+        self._store.vectors()
+
     def close(self) -> None:
         self._store.close()
 

@@ -63,9 +63,9 @@ def evaluate(
     if k < 1:
         raise TestSetError(f"k must be at least 1, got {k}")
     questions = _select(load_testset(testset_path, split=split), limit, seed)
-    if questions and hasattr(index, "search"):
-        # load the embedder (and open the vectors) before the clock starts, so p95 is not the model load
-        index.search(questions[0].question, k=1)
+    warm = getattr(index, "warm", None)
+    if callable(warm):
+        warm()  # load the embedder and vectors before the clock starts, so p95 is not the model load
     rows = [_run_one(index, q, model=model, k=k, retrieval_only=retrieval_only, model_options=model_options or {})
             for q in _progress(questions, enabled=progress)]
     metrics = {"overall": aggregate(rows), "by_type": aggregate_by_type(rows)}
