@@ -48,9 +48,26 @@ _INJECTION = re.compile(
     r"[\"'“]?(?-i:[A-Z]{3,})\b"
     r"|\byou are now\b|\bnew instructions?\s*:|\bsystem prompt\b"
     r"|\b(?:assistants?|AI|chatbots?|language models?|LLMs?|bots?)\s+(?:reading|processing|summari[sz]ing|parsing)\s+"
-    r"this\b|\bif you are an?\s+(?:AI|assistant|chatbot|language model|LLM)\b",
+    r"this\b|\bif you are an?\s+(?:AI|assistant|chatbot|language model|LLM)\b"
+    # addressed to an AI without those verbs (found by tests/test_security.py's injection set): "Note to AI
+    # systems that summarise...", "To any chatbot asked about...", "the answer to every question ... is X",
+    # "repeat the rules you were given"
+    r"|\b(?:note|message|instructions?)\s+(?:to|for)\s+(?:any\s+|all\s+)?(?:AI|chatbots?|assistants?|"
+    r"language models?|LLMs?)\b|\b(?:to|for)\s+(?:any|all|every)\s+(?:AI|chatbots?|assistants?|language models?|"
+    r"LLMs?)\b|\b(?:AI|chatbots?|assistants?|language models?|LLMs?)\s+(?:\w+\s+){0,2}(?:reading|summari[sz]ing|"
+    r"answering|that\s+summari[sz]e|asked\s+about)\s+(?:this|the|these|any)\b"
+    r"|\b(?:answer|reply|response|summary)\s+to\s+(?:every|any|all)\s+questions?\b"
+    r"|\b(?:answer|reply|respond)\s+(?:to\s+)?(?:every|any|all|each)\s+(?:questions?|queries|messages?)\s+with\b"
+    r"|\bonly\s+correct\s+(?:answer|summary|reply|response)\b|\brepeat\b[^.!?\n]{0,40}\b(?:rules|instructions)\b",
     re.IGNORECASE,
 )
+
+
+def looks_like_injection(text: str) -> bool:
+    """Does this sentence read as an instruction to an AI rather than news for a reader?"""
+    return bool(_INJECTION.search(text))
+
+
 # Small models copy their sources; a visible placeholder would be copied too, so the sentence just goes and the
 # <source> tag says that something was removed.
 REDACTED_NOTE = 'note="instruction-like text removed"'

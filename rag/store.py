@@ -17,10 +17,12 @@ No pickle anywhere: metadata is JSON, vectors are raw float32 blobs.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
 import re
+import shutil
 import sqlite3
 import threading
 import time
@@ -69,6 +71,23 @@ def _connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
         conn = sqlite3.connect(path, timeout=30, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def _connect_readonly(path: Path) -> sqlite3.Connection:
+    """A read-only connection, also when the directory is read-only. SQLite then cannot create the WAL index
+    (-shm); when no WAL content is pending the database file alone is the whole index, so open it immutable."""
+    conn = _connect(path, readonly=True)
+    try:
+        conn.execute("SELECT 1 FROM meta LIMIT 1").fetchall()
+        return conn
+    except sqlite3.OperationalError:
+        wal = path.with_name(path.name + "-wal")
+        if wal.exists() and wal.stat().st_size > 0:
+            return conn  # committed changes wait in the WAL: opening the file alone would hide them
+        conn.close()
+    conn = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True, timeout=30, check_same_thread=False)
     conn.row_factory = sqlite3.Row
     return conn
 
@@ -159,9 +178,13 @@ class Store:
         try:
             conn = _connect(db)
         except sqlite3.OperationalError:
-            conn = _connect(db, readonly=True)  # read-only directory: still searchable
+            conn = _connect_readonly(db)  # read-only directory: still searchable
         try:
             row = conn.execute("SELECT value FROM meta WHERE key='manifest'").fetchone()
+        except sqlite3.OperationalError as e:
+            # I/O error, full disk, permissions: the file itself may be fine, so never advise rebuilding it
+            conn.close()
+            raise RagError(f"cannot read the index at {root} ({e}); check free disk space and permissions") from None
         except sqlite3.DatabaseError as e:
             raise IndexCorruptError(f"{db} is not a readable article-rag index ({e}); rebuild it with rag index") from None
         if row is None:
@@ -184,14 +207,38 @@ class Store:
     @classmethod
     def _create(cls, root: Path, manifest: dict) -> "Store":
         manifest = {**manifest, "format_version": FORMAT_VERSION, "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        db = root / DB_NAME
         with _write_lock(root, timeout=30):
-            conn = _connect(root / DB_NAME)
-            with conn:
-                conn.executescript(_SCHEMA)
-                conn.execute("INSERT OR IGNORE INTO meta VALUES ('manifest', ?)", (json.dumps(manifest),))
-                conn.execute("INSERT OR IGNORE INTO meta VALUES ('generation', '0')")
+            if not db.is_file():  # else another process created it while we waited for the lock
+                # Built complete under a temporary name, then renamed: a kill at any moment leaves either no
+                # database (the next run creates it) or a whole one, never tables without a manifest.
+                for old in root.glob(f".{DB_NAME}.*.tmp*"):
+                    with contextlib.suppress(OSError):
+                        old.unlink()  # left by a creator that was killed (we hold the lock: none is running)
+                tmp = root / f".{DB_NAME}.{os.getpid()}.tmp"
+                try:
+                    new = sqlite3.connect(tmp)
+                    try:
+                        new.executescript("BEGIN;" + _SCHEMA + "COMMIT;")
+                        with new:
+                            new.execute("INSERT INTO meta VALUES ('manifest', ?)", (json.dumps(manifest),))
+                            new.execute("INSERT INTO meta VALUES ('generation', '0')")
+                        new.execute("PRAGMA journal_mode=WAL")
+                    finally:
+                        new.close()
+                    with open(tmp, "rb+") as f:
+                        os.fsync(f.fileno())
+                    atomic_write_bytes(root / MANIFEST_NAME, json.dumps(manifest, indent=2).encode())
+                    os.replace(tmp, db)
+                    _fsync_dir(root)
+                except (OSError, sqlite3.OperationalError) as e:
+                    raise RagError(f"cannot create the index in {root} ({e}); check free disk space and "
+                                   "permissions") from None
+                finally:
+                    with contextlib.suppress(OSError):
+                        tmp.unlink()
+            conn = _connect(db)
             stored = json.loads(conn.execute("SELECT value FROM meta WHERE key='manifest'").fetchone()[0])
-            atomic_write_bytes(root / MANIFEST_NAME, json.dumps(stored, indent=2).encode())
         return cls(root, conn, stored)
 
     def close(self) -> None:
@@ -566,6 +613,12 @@ class Store:
             w = Writer(self)
             try:
                 yield w
+            except sqlite3.OperationalError as e:  # full disk, read-only file, I/O error: one clear line
+                raise _write_failed(self.root, str(e)) from None
+            except OSError as e:
+                if e.errno not in _WRITE_ERRNOS:
+                    raise
+                raise _write_failed(self.root, e.strerror or str(e)) from None
             finally:
                 w.rollback()  # whatever was not committed (an exception escaped) is dropped, and the lock freed
                 self._after_write(w.changed)
@@ -799,6 +852,18 @@ class VectorIndex:
         if name == "index":
             raise AttributeError(name)
         return getattr(self.index, name)
+
+
+_WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG,
+                           errno.EIO})
+
+
+def _write_failed(root: Path, reason: str) -> RagError:
+    with contextlib.suppress(OSError):
+        if shutil.disk_usage(root).free < (1 << 20):
+            reason = f"no space left on the device: {reason}"
+    return RagError(f"cannot write to the index at {root} ({reason}); everything committed before is kept — "
+                    "free disk space or fix permissions, then run the command again")
 
 
 @contextlib.contextmanager
