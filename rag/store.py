@@ -475,9 +475,9 @@ class Store:
                 changed += self._catch_up(vi)
                 if self.generation() == gen:
                     break
-            self._delta_since_file = vi.ntotal + 1 if rebuilt else self._delta_since_file + changed
+            self._delta_since_file = 0 if rebuilt else self._delta_since_file + changed
             self._faiss, self._faiss_gen = vi, gen
-            self._maybe_save(vi, gen)
+            self._maybe_save(vi, gen, force=rebuilt)
             return vi
 
     def chunk_count(self) -> int:
@@ -552,18 +552,19 @@ class Store:
                 rows = self.conn.execute("SELECT vector FROM chunks LIMIT ?", (want,)).fetchall()
         return np.frombuffer(b"".join(r[0] for r in rows), dtype=np.float32).reshape(len(rows), dim)
 
-    def _maybe_save(self, vi: "VectorIndex", gen: int) -> None:
-        """Write the file for `gen` when enough changed since the file it came from (caller holds _faiss_lock).
+    def _maybe_save(self, vi: "VectorIndex", gen: int, *, force: bool = False) -> None:
+        """Write the file for `gen` when enough changed since the file it came from, or when `force` (a rebuild:
+        worth keeping, and it replaces a file of another kind for the same generation). Caller holds _faiss_lock.
 
         Small changes are not written: the next open catches a stale file up from SQLite in about the time it
         takes to read those few vectors, while rewriting the file costs ~1.5 GB per million chunks every time.
         """
         files = self._faiss_files()
         newest = files[0][0] if files else None
-        if newest == gen:
+        if newest == gen and not force:
             self._delta_since_file = 0
             return
-        if newest is not None and self._delta_since_file <= max(SAVE_MIN_DELTA, SAVE_FRACTION * vi.ntotal):
+        if not force and newest is not None and self._delta_since_file <= max(SAVE_MIN_DELTA, SAVE_FRACTION * vi.ntotal):
             return
         with contextlib.suppress(OSError):  # read-only index directory: keep it in memory only
             self._save_faiss(vi, gen)
@@ -597,10 +598,11 @@ class Store:
         with self._faiss_lock:
             vi = self._faiss if self._faiss is not None and self._faiss_gen == gen else None
             if vi is not None:
-                if not vi.suits(vi.ntotal):  # crossed a size threshold: switch kind now, while we hold the lock
+                rebuilt = not vi.suits(vi.ntotal)
+                if rebuilt:  # crossed a size threshold: switch kind now, while we hold the lock
                     vi = self._build_faiss()
-                    self._faiss, self._delta_since_file = vi, vi.ntotal + 1
-                self._maybe_save(vi, gen)
+                    self._faiss, self._delta_since_file = vi, 0
+                self._maybe_save(vi, gen, force=rebuilt)
                 return
             if self._faiss_files() and changed <= max(SAVE_MIN_DELTA, SAVE_FRACTION * self.chunk_count()):
                 return  # a small change: whoever opens the index next catches the stale file up cheaply

@@ -196,3 +196,17 @@ def test_ivf_nlist_grows_with_size():
     assert store_mod.ivf_nlist(100_000) == 1024
     assert store_mod.ivf_nlist(1_000_000) == 4096
     assert store_mod.ivf_nlist(10) == 64
+
+
+def test_kind_change_rewrites_the_file_of_the_same_generation(tmp_path, small_thresholds, monkeypatch):
+    path = tmp_path / "idx"
+    store = _open(path)
+    _fill(store, 50)  # 500 chunks: flat, and its file
+    gen = store.generation()
+    assert store_mod.VectorIndex.read(store.faiss_path(gen)).kind == "flat"
+    store.close()
+    monkeypatch.setattr(store_mod, "FLAT_MAX", 200)  # now 500 chunks call for IVF
+    fresh = Store.open(path, create=False)
+    assert fresh.vectors().kind == "ivf"
+    # the rebuild replaced the flat file of the same generation, so the next open does not rebuild again
+    assert store_mod.VectorIndex.read(fresh.faiss_path(gen)).kind == "ivf"
