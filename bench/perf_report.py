@@ -116,17 +116,25 @@ def build(t: Table) -> None:
             cmd += f" --ask {q['ask_extractive']['n']}"
         ld = f"{q['loadavg'][0]:.1f}"
         target_s = {"query_100k": 20, "query_1m": 30}.get(name)
+        why = ""
+        if target_s and q["search"]["p50_ms"] > target_s:
+            why = (f"MISSED by {q['search']['p50_ms'] - target_s:.0f} ms: embedding the question with MiniLM alone "
+                   f"takes {q['stage_embed_query']['p50_ms']} ms; dense + keyword take "
+                   f"{q['stage_dense']['p50_ms'] + q['stage_keyword']['p50_ms']:.1f} ms. ")
         t.add("3 latency", f"search p50 | p95, {label} ({q['chunks']:,} chunks)",
               f"{q['search']['p50_ms']} | {q['search']['p95_ms']}", "ms", f"p50 <= {target_s} ms" if target_s else "",
               (q["search"]["p50_ms"] <= target_s) if target_s else None, ld, cmd,
-              f"CPU p50 {q['search']['cpu_p50_ms']} ms; stages p50: embed {q['stage_embed_query']['p50_ms']}, "
-              f"dense {q['stage_dense']['p50_ms']}, keyword {q['stage_keyword']['p50_ms']} ms")
+              why + f"CPU p50 {q['search']['cpu_p50_ms']} ms; stages p50: embed {q['stage_embed_query']['p50_ms']}, "
+              f"dense {q['stage_dense']['p50_ms']}, keyword {q['stage_keyword']['p50_ms']} ms"
+              + ("; p95 is routed questions building a 216k-id IDSelectorBatch per sub-search" if name == "query_1m" else ""))
         a = q.get("ask_extractive", {})
         if "p50_ms" in a:
             target_a = 60 if name == "query_100k" else None
             t.add("3 latency", f"ask (extractive) p50 | p95, {label}", f"{a['p50_ms']} | {a['p95_ms']}", "ms",
                   f"p50 <= {target_a} ms" if target_a else "", (a["p50_ms"] <= target_a) if target_a else None, ld,
-                  cmd, f"CPU p50 {a['cpu_p50_ms']} ms; refused {q.get('ask_refused_share')}")
+                  cmd, (f"MISSED by {a['p50_ms'] - target_a:.0f} ms (search itself is the cost, see above). "
+                        if target_a and a["p50_ms"] > target_a else "")
+                  + f"CPU p50 {a['cpu_p50_ms']} ms; refused {q.get('ask_refused_share')}")
     for name, label in (("scale_100k", "100k"), ("scale_1m", "1M")):
         sc = load(name)
         if not sc:
@@ -161,6 +169,13 @@ def build(t: Table) -> None:
             t.add("4 scale", f"HNSW M=32 for comparison, {label}", best["recall@10"], f"recall@10 at efSearch {best['efSearch']}",
                   load=ld, command=cmd + " --hnsw",
                   note=f"build {h['build_s']} s, +{h['rss_mb']} MB, search p50 {best['p50_ms']} ms")
+    vl = load("vector_load_1m")
+    if vl:
+        ld = f"{vl['load']['loadavg'][0]:.1f}"
+        t.add("4 scale", "1M-chunk IVF index: load from its file | memory", f"{vl['load']['load_from_file_s']} s | "
+              f"{vl['load']['rss_growth_mb']} MB", "", load=ld, command=vl["load"]["command"],
+              note=f"RSS growth in a fresh process = memory per million chunks; a rebuild from SQLite (k-means, add, "
+                   f"write) took {vl['rebuild']['rebuild_s']} s")
     inc = load("incremental")
     if inc:
         cmd = "python bench/perf_incremental.py --index bench/cache/synth-100k --out bench/results/perf_incremental.json"
