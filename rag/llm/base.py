@@ -66,6 +66,17 @@ def register_provider(name: str, factory: ProviderFactory) -> None:
     _PROVIDERS[name] = factory
 
 
+def checked_options(provider: str, options: dict, allowed: set[str] | frozenset[str]) -> dict:
+    """Drop options left unset (None); an option the provider does not take is a ModelSpecError naming the valid ones."""
+    options = {k: v for k, v in options.items() if v is not None}
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise ModelSpecError(
+            f"the {provider} provider takes no option {', '.join(unknown)}; it takes {', '.join(sorted(allowed))}"
+        )
+    return options
+
+
 def _load_entry_points() -> None:
     global _ENTRY_POINTS_LOADED
     if _ENTRY_POINTS_LOADED:

@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..errors import MissingDependencyError, ModelError, ModelSpecError, ModelUnavailableError
-from .base import Prompt, register_provider
+from ..errors import MissingDependencyError, ModelError, ModelUnavailableError
+from .base import Prompt, checked_options, register_provider
 from .gguf import default_model, resolve_gguf
 
 DEFAULT_N_CTX = 4096
@@ -155,14 +155,7 @@ _OPTIONS = frozenset({"n_ctx", "n_threads", "n_batch", "seed"})
 
 
 def factory(name: str, **options: Any) -> LlamaCppModel:
-    # Callers may pass every option they have; ones left unset arrive as None and mean "use the default".
-    options = {k: v for k, v in options.items() if v is not None}
-    unknown = sorted(set(options) - _OPTIONS)
-    if unknown:
-        raise ModelSpecError(
-            f"the llamacpp provider takes no option {', '.join(unknown)}; it takes {', '.join(sorted(_OPTIONS))}"
-        )
-    return LlamaCppModel(name, **options)
+    return LlamaCppModel(name, **checked_options("llamacpp", options, _OPTIONS))
 
 
 register_provider("llamacpp", factory)

@@ -36,7 +36,7 @@ from ..errors import (
     ModelUnavailableError,
     UserError,
 )
-from .base import Prompt, register_provider
+from .base import Prompt, checked_options, register_provider
 
 log = logging.getLogger(__name__)
 
@@ -347,14 +347,7 @@ _OPTIONS = frozenset(
 
 
 def factory(name: str, **options: Any) -> OpenAIModel:
-    # Callers may pass every option they have; ones left unset arrive as None and mean "use the default".
-    options = {k: v for k, v in options.items() if v is not None}
-    unknown = sorted(set(options) - _OPTIONS)
-    if unknown:
-        raise ModelSpecError(
-            f"the openai provider takes no option {', '.join(unknown)}; it takes {', '.join(sorted(_OPTIONS))}"
-        )
-    return OpenAIModel(name, **options)
+    return OpenAIModel(name, **checked_options("openai", options, _OPTIONS))
 
 
 register_provider("openai", factory)
