@@ -138,7 +138,8 @@ def _run(index, question: str, search_q: str, m: Model, k: int, filters: dict, h
     generative = bool(getattr(m, "generative", True))
     if generative:
         built = build_prompt(question, passages, context_tokens=getattr(m, "context_tokens", None),
-                             history=_history_pairs(history), query=search_q, **prompt_opts)
+                             history=_history_pairs(history), query=search_q,
+                             source_tokens=getattr(m, "source_tokens", None), **prompt_opts)
         prompt, offered = built.prompt, list(built.passages)
     else:
         offered = passages

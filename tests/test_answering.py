@@ -264,6 +264,20 @@ def test_model_saying_it_cannot_answer_is_honoured(seed_index):
     assert ans.refused and ans.text.startswith("The articles don't say.")
 
 
+def test_model_asking_for_focused_sources_gets_them_and_citations_stay_whole(seed_index):
+    whole = Scripted("Bulgaria joined the Schengen area in January [1].")
+    seed_index.ask("When did Bulgaria join the Schengen area?", model=whole)
+    model = Scripted("Bulgaria joined the Schengen area in January [1].")
+    model.source_tokens = 40
+    ans = seed_index.ask("When did Bulgaria join the Schengen area?", model=model)
+    check_answer(ans)
+    user = model.prompts[0].messages[-1]["content"]
+    assert "joined the EU's free movement Schengen area in January" in user
+    assert len(user) < len(whole.prompts[0].messages[-1]["content"]) / 2
+    assert not ans.refused and ans.citations
+    assert "Schengen area in January" in ans.citations[0].excerpt
+
+
 def test_prompt_options_reach_the_model(seed_index):
     model = Scripted("Yvette Cooper echoed the warning [1].")
     seed_index.ask("What did Yvette Cooper say?", model=model, max_tokens=64, temperature=0.3)

@@ -352,6 +352,12 @@ def test_llamacpp_threads_follow_rag_llama_threads(monkeypatch: pytest.MonkeyPat
     assert LlamaCppModel("smollm2-135m").n_threads == os.cpu_count()
 
 
+def test_llamacpp_cuts_sources_by_default_and_takes_whole_passages_on_request() -> None:
+    assert LlamaCppModel("smollm2-135m").source_tokens == 80
+    assert get_model("llamacpp:smollm2-135m", source_tokens=0).source_tokens is None
+    assert get_model("llamacpp:smollm2-135m", source_tokens=120).source_tokens == 120
+
+
 def test_llamacpp_rejects_options_it_does_not_take() -> None:
     with pytest.raises(ModelSpecError, match="base_url"):
         get_model("llamacpp:smollm2-135m", base_url="http://localhost:8000/v1")
@@ -641,3 +647,29 @@ def test_retry_after_accepts_seconds_and_http_dates() -> None:
     assert _parse_retry_after("0.25") == 0.25
     assert _parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # in the past: retry now
     assert _parse_retry_after("soon") is None
+
+
+# ------------------------------------------------------------- openai, the whole `rag ask` path over a real server
+@pytest.mark.slow
+def test_rag_ask_through_a_real_server_cites_verbatim_article_text(llama_server: str, seed_index, cli) -> None:
+    out = cli("ask", "How many people has the UK returned to France this week?", "--index", str(seed_index.path),
+              "--model", "openai:smollm2", "--base-url", llama_server, "--api-key", SERVER_KEY, "--json")
+    assert out.returncode == 0, out.stderr
+    ans = json.loads(out.stdout)
+    assert ans["model"] == "openai:smollm2" and not ans["refused"] and ans["answer"].strip()
+    assert ans["citations"], ans
+    article = seed_index.get_article(seed_index.articles()[0].id)
+    for c in ans["citations"]:
+        assert article.text[c["start"]:c["end"]] == c["excerpt"]
+        assert c["title"] == article.title
+    assert "16" in ans["answer"]
+
+
+def test_rag_ask_with_the_server_down_ends_with_one_line(seed_index, cli) -> None:
+    url = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
+    out = cli("ask", "How many people has the UK returned to France this week?", "--index", str(seed_index.path),
+              "--model", "openai:smollm2", "--base-url", url)
+    assert out.returncode != 0 and out.stdout == ""
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in out.stderr
+    assert f"cannot reach the model server at {url}" in lines[0] and "--base-url" in lines[0]

@@ -49,6 +49,8 @@ class Model(Protocol):
     model_id: str          # the full SPEC, e.g. "llamacpp:smollm2-135m"
     can_stream: bool       # yields several pieces as they are produced
     generative: bool       # writes free text from `messages` (False: picks text from `sources`)
+    # Optional, read with getattr: context_tokens (the prompt budget) and source_tokens (show each source cut to
+    # its sentences most relevant to the question, about this many tokens; None: whole passages).
 
     def generate(self, prompt: Prompt, *, stream: bool = False) -> Iterator[str]:
         """Yield the answer text; with stream=False a single piece is fine."""

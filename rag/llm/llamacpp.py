@@ -2,11 +2,14 @@
 
 SPEC: `llamacpp:NAME_OR_PATH`, where NAME is a known model (see `rag.llm.gguf.known_models()`) and a path points
 at any .gguf file; `llamacpp` alone picks the best known model installed. Options: n_ctx (default 4096),
-n_threads (default: RAG_LLAMA_THREADS, else every CPU), n_batch (default 512), seed (default 0).
+n_threads (default: RAG_LLAMA_THREADS, else every CPU), n_batch (default 512), seed (default 0), source_tokens
+(default 80: each source is cut to its sentences most relevant to the question, about that many tokens; 0 gives
+whole passages). Cut sources halve the answer time on the seed questions (bench/results/llm_quality.md).
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
 import threading
@@ -19,6 +22,7 @@ from .base import Prompt, checked_options, register_provider
 from .gguf import default_model, resolve_gguf
 
 DEFAULT_N_CTX = 4096
+DEFAULT_SOURCE_TOKENS = 80
 
 # Loading maps the file and builds the graph (measured 0.8-1.2 s for SmolLM2, 2.4-4.5 s for Qwen 0.5B on a busy
 # 2-core machine): each model is loaded once per process and shared. A Llama object keeps one KV cache and is
@@ -66,8 +70,23 @@ def load_llama(path: Path, *, n_ctx: int = DEFAULT_N_CTX, n_threads: int | None 
                     f"llama.cpp could not load {path} ({' '.join(str(exc).split())}); "
                     "the file may be damaged or too new for the installed llama-cpp-python (upgrade it)"
                 ) from None
+            if not _LOADED:
+                atexit.register(_close_all)
             _LOADED[key] = (llama, threading.Lock())
         return _LOADED[key]
+
+
+def _close_all() -> None:
+    # Freed by the garbage collector at interpreter exit, a Llama can outlive the llama.cpp bindings it needs and
+    # print "Exception ignored in Llama.__del__"; closing while they still exist avoids that.
+    # A model still generating in a daemon thread is left alone rather than waited for.
+    for llama, lock in list(_LOADED.values()):
+        if lock.acquire(timeout=1.0):
+            try:
+                llama.close()
+            finally:
+                lock.release()
+    _LOADED.clear()
 
 
 class LlamaCppModel:
@@ -75,7 +94,7 @@ class LlamaCppModel:
     generative = True
 
     def __init__(self, name: str = "", *, n_ctx: int = DEFAULT_N_CTX, n_threads: int | None = None,
-                 n_batch: int = 512, seed: int = 0) -> None:
+                 n_batch: int = 512, seed: int = 0, source_tokens: int = DEFAULT_SOURCE_TOKENS) -> None:
         _llama_class()  # fail at construction, not mid-answer, when the dependency is missing
         name = name or default_model()
         self.path = resolve_gguf(name)
@@ -84,6 +103,7 @@ class LlamaCppModel:
         self.n_threads = n_threads or _default_threads()
         self.n_batch = int(n_batch)
         self.seed = int(seed)
+        self.source_tokens = int(source_tokens) or None
 
     def __repr__(self) -> str:
         return f"LlamaCppModel(model_id={self.model_id!r}, path={str(self.path)!r}, n_ctx={self.context_tokens})"
@@ -151,7 +171,7 @@ def _fallback_messages(prompt: Prompt) -> list[dict]:
     return [{"role": "user", "content": content}]
 
 
-_OPTIONS = frozenset({"n_ctx", "n_threads", "n_batch", "seed"})
+_OPTIONS = frozenset({"n_ctx", "n_threads", "n_batch", "seed", "source_tokens"})
 
 
 def factory(name: str, **options: Any) -> LlamaCppModel:

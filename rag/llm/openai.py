@@ -9,6 +9,8 @@ That covers OpenAI itself, vLLM, Ollama (`http://localhost:11434/v1`), the llama
     max_retries     extra attempts after a 429, a 5xx or a failed connection (default 3)
     backoff         first retry delay in seconds (default 0.5), doubled each time, with jitter
     context_tokens  the context size the caller should budget the prompt for (default 8192)
+    source_tokens   cut each source to its sentences most relevant to the question, about this many tokens
+                    (default: whole passages; 80 suits small models, as llamacpp uses)
     transport       an httpx transport (httpx.MockTransport in tests)
 
 Every failure becomes one line from the rag.errors tree that says what to do. The API key never appears in an
@@ -61,6 +63,7 @@ class OpenAIModel:
         max_retries: int = 3,
         backoff: float = 0.5,
         context_tokens: int = 8192,
+        source_tokens: int | None = None,
         transport: Any = None,
     ) -> None:
         try:
@@ -80,6 +83,7 @@ class OpenAIModel:
         self.max_retries = max(0, int(max_retries))
         self.backoff = float(backoff)
         self.context_tokens = int(context_tokens)
+        self.source_tokens = int(source_tokens) if source_tokens else None
         headers = {"Accept": "application/json"}
         if self._api_key:
             headers["Authorization"] = f"Bearer {self._api_key}"
@@ -341,9 +345,10 @@ def _reason(exc: Exception, secret: str | None) -> str:
     return _scrub(str(exc) or type(exc).__name__, secret)
 
 
-_OPTIONS = frozenset(
-    {"base_url", "api_key", "timeout", "connect_timeout", "max_retries", "backoff", "context_tokens", "transport"}
-)
+_OPTIONS = frozenset({
+    "base_url", "api_key", "timeout", "connect_timeout", "max_retries", "backoff", "context_tokens", "source_tokens",
+    "transport",
+})
 
 
 def factory(name: str, **options: Any) -> OpenAIModel:

@@ -1,0 +1,171 @@
+"""Answer quality and speed per model on the seed questions, through the real pipeline (`rag eval`'s runner).
+
+    python bench/llm_quality.py [--models extractive llamacpp:smollm2-135m llamacpp:qwen2.5-0.5b ...]
+                                [--source-tokens 80 0] [--testset tests/data/seed_qa.jsonl]
+
+Builds an index of seeds/ in a temporary folder, then for every model (and, for generative ones, every
+--source-tokens setting: 80 = each source cut to the question's best sentences, 0 = whole passages) asks every
+question of the test set and scores the answers with the same metrics as `rag eval`. Each model is loaded and asked
+one question before the clock starts, so the latencies are answers, not model loading. Writes
+bench/results/llm_quality.json (metrics, settings, every answer) and llm_quality.md (the table and the answers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import rag  # noqa: E402
+from rag.evaluation import evaluate  # noqa: E402
+
+COLUMNS = [
+    ("contains_answer", "answer correct"),
+    ("false_refusal_rate", "false refusals"),
+    ("refusal_precision", "refusal P"),
+    ("refusal_recall", "refusal R"),
+    ("citation_precision", "citation P"),
+    ("citation_recall", "citation R"),
+    ("citation_verbatim_rate", "verbatim"),
+    ("supported_sentence_rate", "supported"),
+    ("latency_generate_p50_ms", "p50 ms"),
+    ("latency_generate_p95_ms", "p95 ms"),
+    ("answered_p50_ms", "answered p50 ms"),
+]
+
+
+class ColdPrompts:
+    """The index, but every question starts with an empty llama.cpp KV cache.
+
+    llama.cpp reuses the longest prompt prefix it already evaluated. On a one-article index every question gets
+    the same passages, so whole-passage prompts would mostly be skipped; on a real corpus different questions
+    retrieve different passages. Clearing the cache measures what a new question costs.
+    """
+
+    def __init__(self, index) -> None:
+        self.index = index
+
+    def warm(self) -> None:
+        self.index.warm()
+
+    def search(self, *args, **kwargs):
+        return self.index.search(*args, **kwargs)
+
+    def ask(self, *args, **kwargs):
+        from rag.llm.llamacpp import _LOADED
+
+        for llama, lock in _LOADED.values():
+            with lock:
+                llama.reset()
+        return self.index.ask(*args, **kwargs)
+
+
+def run(index, testset: Path, model: str, options: dict, k: int) -> dict:
+    index = ColdPrompts(index)
+    if model != "extractive":
+        index.ask("Who is Bulgaria's equivalent of the Home Secretary?", model=model, **options)  # load + warm
+    load = os.getloadavg()[0]
+    started = time.perf_counter()
+    result = evaluate(index, testset, model=model, k=k, progress=False, model_options=options)
+    wall = time.perf_counter() - started
+    answers = [{"id": r["id"], "question": r["question"], "answerable": r["answerable"], "answer": r["answer"],
+                "refused": r["refused"], "correct": (r["metrics"] or {}).get("contains_answer"),
+                "generate_ms": round(r["timings_ms"]["generate"], 1)} for r in result.rows]
+    answered = sorted(a["generate_ms"] for a in answers if not a["refused"])
+    metrics = dict(result.overall, answered_p50_ms=answered[len(answered) // 2] if answered else None)
+    return {"model": model, "options": options, "metrics": metrics, "wall_s": round(wall, 1),
+            "load_average_1min": [round(load, 2), round(os.getloadavg()[0], 2)], "answers": answers}
+
+
+def fmt(v) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.0f}" if v >= 100 else f"{v:.2f}"
+    return str(v)
+
+
+def markdown(report: dict) -> str:
+    lines = [
+        "# Answer quality and speed per model (seed questions)",
+        "",
+        f"`python bench/llm_quality.py` on {report['machine']['cpus']} CPUs, llama-cpp-python "
+        f"{report['machine']['llama_cpp_python']}, {report['settings']['n_questions']} questions "
+        f"({report['settings']['testset']}), k={report['settings']['k']}, temperature 0. "
+        "`source_tokens` 80: each source cut to the question's best sentences (the llamacpp default); 0: whole "
+        "passages. Latency is the time from retrieved passages to the checked answer (model loaded, KV cache "
+        "cleared before every question so no prompt prefix is reused); "
+        "questions the evidence gate refuses never reach the model, so p50/p95 cover all questions and "
+        "'answered p50' only those that got an answer.",
+        "",
+        "| model | source_tokens | " + " | ".join(label for _, label in COLUMNS) + " | load |",
+        "|---|---|" + "---|" * len(COLUMNS) + "---|",
+    ]
+    for r in report["runs"]:
+        m = r["metrics"]
+        st = r["options"].get("source_tokens", "-")
+        load = "-".join(f"{x:.1f}" for x in r["load_average_1min"])
+        lines.append(f"| {r['model']} | {st} | " + " | ".join(fmt(m.get(key)) for key, _ in COLUMNS)
+                     + f" | {load} |")
+    lines += ["", "## Answers", ""]
+    for r in report["runs"]:
+        st = r["options"].get("source_tokens")
+        lines += [f"### {r['model']}" + (f" (source_tokens {st})" if st is not None else ""), ""]
+        for a in r["answers"]:
+            mark = "refused" if a["refused"] else ("ok" if a["correct"] else ("wrong" if a["answerable"] else "-"))
+            text = " ".join(a["answer"].split())
+            lines.append(f"- {a['id']} [{mark}, {a['generate_ms']:.0f} ms] {a['question']} -> {text}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--models", nargs="+", default=[
+        "extractive", "llamacpp:smollm2-135m", "llamacpp:qwen2.5-0.5b", "llamacpp:qwen2.5-1.5b"])
+    parser.add_argument("--source-tokens", type=int, nargs="+", default=[80, 0])
+    parser.add_argument("--testset", type=Path, default=ROOT / "tests" / "data" / "seed_qa.jsonl")
+    parser.add_argument("-k", type=int, default=10)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "llm_quality")
+    args = parser.parse_args()
+
+    import llama_cpp
+
+    runs = []
+    with tempfile.TemporaryDirectory() as tmp:
+        index = rag.Index.open(Path(tmp) / "index")
+        index.add(ROOT / "seeds")
+        for model in args.models:
+            settings = [{}] if model == "extractive" else [{"source_tokens": st} for st in args.source_tokens]
+            for options in settings:
+                r = run(index, args.testset, model, options, args.k)
+                m = r["metrics"]
+                print(f"{model} {options}: correct {m['contains_answer']:.2f}, false refusals "
+                      f"{m['false_refusal_rate']:.2f}, supported {m['supported_sentence_rate']}, "
+                      f"p50 {m['latency_generate_p50_ms']:.0f} ms", flush=True)
+                runs.append(r)
+        n = len(runs[0]["answers"]) if runs else 0
+    report = {
+        "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
+                    "llama_cpp_python": llama_cpp.__version__,
+                    "llama_threads": os.environ.get("RAG_LLAMA_THREADS") or os.cpu_count()},
+        "settings": {"testset": str(args.testset.relative_to(ROOT)) if args.testset.is_relative_to(ROOT)
+                     else str(args.testset), "k": args.k, "n_questions": n},
+        "runs": runs,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    args.out.with_suffix(".md").write_text(markdown(report) + "\n", encoding="utf-8")
+    print(f"wrote {args.out.with_suffix('.json')} and {args.out.with_suffix('.md')}")
+
+
+if __name__ == "__main__":
+    main()
