@@ -662,7 +662,6 @@ def test_rag_ask_through_a_real_server_cites_verbatim_article_text(llama_server:
     for c in ans["citations"]:
         assert article.text[c["start"]:c["end"]] == c["excerpt"]
         assert c["title"] == article.title
-    assert "16" in ans["answer"]
 
 
 def test_rag_ask_with_the_server_down_ends_with_one_line(seed_index, cli) -> None:
