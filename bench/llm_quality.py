@@ -2,8 +2,10 @@
 
     python bench/llm_quality.py [--models extractive llamacpp:smollm2-135m llamacpp:qwen2.5-0.5b ...]
                                 [--source-tokens 80 0] [--testset tests/data/seed_qa.jsonl]
+    python bench/llm_quality.py --index MH_INDEX --testset .../MultiHopRAG.json --split dev --limit 40 \
+                                --source-tokens 80 --out bench/results/llm_quality_multihop
 
-Builds an index of seeds/ in a temporary folder, then for every model (and, for generative ones, every
+Builds an index of seeds/ in a temporary folder (or uses --index), then for every model (and, for generative ones, every
 --source-tokens setting: 80 = each source cut to the question's best sentences, 0 = whole passages) asks every
 question of the test set and scores the answers with the same metrics as `rag eval`. Each model is loaded and asked
 one question before the clock starts, so the latencies are answers, not model loading. Writes
@@ -68,13 +70,18 @@ class ColdPrompts:
         return self.index.ask(*args, **kwargs)
 
 
-def run(index, testset: Path, model: str, options: dict, k: int) -> dict:
+def run(index, testset: Path, model: str, options: dict, k: int, split: str, limit: int | None) -> dict:
     index = ColdPrompts(index)
     if model != "extractive":
-        index.ask("Who is Bulgaria's equivalent of the Home Secretary?", model=model, **options)  # load + warm
+        from rag.llm.base import get_model
+
+        loader = getattr(get_model(model, **options), "load", None)
+        if loader:
+            loader()  # weights in memory before the clock starts
     load = os.getloadavg()[0]
     started = time.perf_counter()
-    result = evaluate(index, testset, model=model, k=k, progress=False, model_options=options)
+    result = evaluate(index, testset, model=model, k=k, split=split, limit=limit, progress=False,
+                      model_options=options)
     wall = time.perf_counter() - started
     answers = [{"id": r["id"], "question": r["question"], "answerable": r["answerable"], "answer": r["answer"],
                 "refused": r["refused"], "correct": (r["metrics"] or {}).get("contains_answer"),
@@ -94,12 +101,14 @@ def fmt(v) -> str:
 
 
 def markdown(report: dict) -> str:
+    st = report["settings"]
     lines = [
-        "# Answer quality and speed per model (seed questions)",
+        f"# Answer quality and speed per model ({Path(st['testset']).name})",
         "",
-        f"`python bench/llm_quality.py` on {report['machine']['cpus']} CPUs, llama-cpp-python "
-        f"{report['machine']['llama_cpp_python']}, {report['settings']['n_questions']} questions "
-        f"({report['settings']['testset']}), k={report['settings']['k']}, temperature 0. "
+        f"`{report['command']}` on {report['machine']['cpus']} CPUs, llama-cpp-python "
+        f"{report['machine']['llama_cpp_python']}, {st['n_questions']} questions "
+        f"({st['testset']}, split {st['split']}{', seeded sample of ' + str(st['limit']) if st['limit'] else ''}), "
+        f"k={st['k']}, temperature 0. "
         "`source_tokens` 80: each source cut to the question's best sentences (the llamacpp default); 0: whole "
         "passages. Latency is the time from retrieved passages to the checked answer (model loaded, KV cache "
         "cleared before every question so no prompt prefix is reused); "
@@ -134,6 +143,9 @@ def main() -> None:
     parser.add_argument("--source-tokens", type=int, nargs="+", default=[80, 0])
     parser.add_argument("--testset", type=Path, default=ROOT / "tests" / "data" / "seed_qa.jsonl")
     parser.add_argument("-k", type=int, default=10)
+    parser.add_argument("--index", type=Path, help="an existing index (default: seeds/ indexed in a temp folder)")
+    parser.add_argument("--split", default="all", choices=["dev", "test", "all"])
+    parser.add_argument("--limit", type=int)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "llm_quality")
     args = parser.parse_args()
 
@@ -141,12 +153,15 @@ def main() -> None:
 
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
-        index = rag.Index.open(Path(tmp) / "index")
-        index.add(ROOT / "seeds")
+        if args.index:
+            index = rag.Index.open(args.index)
+        else:
+            index = rag.Index.open(Path(tmp) / "index")
+            index.add(ROOT / "seeds")
         for model in args.models:
             settings = [{}] if model == "extractive" else [{"source_tokens": st} for st in args.source_tokens]
             for options in settings:
-                r = run(index, args.testset, model, options, args.k)
+                r = run(index, args.testset, model, options, args.k, args.split, args.limit)
                 m = r["metrics"]
                 print(f"{model} {options}: correct {m['contains_answer']:.2f}, false refusals "
                       f"{m['false_refusal_rate']:.2f}, supported {m['supported_sentence_rate']}, "
@@ -154,11 +169,13 @@ def main() -> None:
                 runs.append(r)
         n = len(runs[0]["answers"]) if runs else 0
     report = {
+        "command": "python bench/llm_quality.py " + " ".join(sys.argv[1:]),
         "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
                     "llama_cpp_python": llama_cpp.__version__,
                     "llama_threads": os.environ.get("RAG_LLAMA_THREADS") or os.cpu_count()},
         "settings": {"testset": str(args.testset.relative_to(ROOT)) if args.testset.is_relative_to(ROOT)
-                     else str(args.testset), "k": args.k, "n_questions": n},
+                     else str(args.testset), "k": args.k, "split": args.split, "limit": args.limit,
+                     "index": str(args.index) if args.index else "seeds/ (temporary)", "n_questions": n},
         "runs": runs,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
