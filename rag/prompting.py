@@ -171,12 +171,14 @@ class BuiltPrompt:
 def build_prompt(question: str, passages: Sequence[Passage], *, context_tokens: int | None = None,
                  max_tokens: int | None = None, temperature: float | None = None,
                  history: Sequence[tuple[str, str]] = (), query: str | None = None,
-                 history_tokens: int | None = None, source_tokens: int | None = None) -> BuiltPrompt:
+                 history_tokens: int | None = None, source_tokens: int | None = None,
+                 pool: Pool | None = None) -> BuiltPrompt:
     """Fit system + history + numbered sources + question into `context_tokens - max_tokens`.
 
     `history` is (question, answer text) pairs, oldest first; newest turns are kept first. Sources keep their
     retrieval order and are dropped from the end; the first one is truncated rather than dropped. With
-    `source_tokens`, each source shows only its sentences most relevant to the question (see `focus`).
+    `source_tokens`, each source shows only its sentences most relevant to the question (see `focus`); `pool`, the
+    caller's Pool over these same passages, saves splitting them into sentences again.
     """
     context_tokens = int(context_tokens or DEFAULT_CONTEXT_TOKENS)
     max_tokens = int(max_tokens or DEFAULT_MAX_TOKENS)
@@ -200,11 +202,12 @@ def build_prompt(question: str, passages: Sequence[Passage], *, context_tokens: 
 
     offered: list[Passage] = []
     blocks: list[str] = []
-    pool = Pool(passages) if source_tokens else None
+    if source_tokens and pool is None:
+        pool = Pool(passages)
     weights = query_weights(question, query) if source_tokens else {}
     for i, p in enumerate(passages):
         n = len(offered) + 1
-        shown = focus(pool, i, weights, int(source_tokens)) if pool is not None else None
+        shown = focus(pool, i, weights, int(source_tokens)) if source_tokens else None
         block = render_source(n, p, shown)
         cost = _tokens(block)
         if used + cost > budget:

@@ -26,7 +26,7 @@ import shutil
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,18 +100,23 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+def atomic_replace(path: Path, write: Callable[[Path], None]) -> None:
+    """Have `write` fill a temporary file beside `path`, flush it to disk, then move it into place in one step:
+    a crash leaves the old file or the new one, never half of either."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
+        write(tmp)
+        with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
     _fsync_dir(path.parent)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    atomic_replace(path, lambda tmp: tmp.write_bytes(data))
 
 
 @dataclass(frozen=True)
@@ -573,18 +578,11 @@ class Store:
     def _save_faiss(self, vi: "VectorIndex", gen: int) -> None:
         import faiss
 
-        path = self.faiss_path(gen)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        try:
+        def write(tmp: Path) -> None:
             with vi.lock:
                 faiss.write_index(vi.index, str(tmp))  # streamed: no in-memory copy of a GB-sized index
-            with open(tmp, "rb+") as f:
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-        _fsync_dir(self.root)
+
+        atomic_replace(self.faiss_path(gen), write)
         for old_gen, old in self._faiss_files():
             if old_gen < gen:  # never a newer one another process may just have written
                 with contextlib.suppress(OSError):
