@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
@@ -43,7 +44,13 @@ def write_report(result: EvalResult, out_dir: str | Path, *, testset_name: str, 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     overall, by_type = result.metrics["overall"], result.metrics["by_type"]
-    plots = _plots(result.rows, overall, by_type, out)
+    try:
+        plots = _plots(result.rows, overall, by_type, out)
+        no_plots = ""
+    except MissingDependencyError as err:
+        # The numbers are the point of an evaluation; plots are a nicety that must not cost the report.
+        plots, no_plots = [], f"Plots were left out: {err}, then run `rag eval` again."
+        logging.getLogger("rag.eval").warning("report written without plots: %s", err)
 
     lines = [f"# Evaluation report: {testset_name}", ""]
     lines += ["## Settings", "", "| setting | value |", "|---|---|"]
@@ -63,6 +70,8 @@ def write_report(result: EvalResult, out_dir: str | Path, *, testset_name: str, 
     if plots:
         lines += ["## Plots", ""]
         lines += [f"![{caption}]({name})" + "\n" for name, caption in plots]
+    elif no_plots:
+        lines += ["## Plots", "", no_plots, ""]
     lines += ["## Metric definitions", ""]
     lines += [f"- **{name}**: {text}" for name, text in METRIC_DEFINITIONS.items()]
     lines.append("")
