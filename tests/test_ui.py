@@ -100,11 +100,11 @@ def ui(index) -> RagUI:
 
 
 def _ask(ui: RagUI, question: str, session=None, **settings):
-    args = {"model": "extractive", "k": 6, "outlets": [], "date_from": "", "date_to": ""} | settings
+    args = {"model": "extractive", "k": 6, "outlets": [], "date_from": "", "date_to": "", "store": None} | settings
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         outs = list(ui.respond(question, session, args["model"], args["k"], args["outlets"], args["date_from"],
-                               args["date_to"]))
+                               args["date_to"], args["store"]))
     return outs, [str(w.message) for w in caught]
 
 
@@ -136,10 +136,11 @@ def test_streamed_answer_and_sources_marked_and_escaped(ui, index):
     outs, warned = _ask(ui, "How did the strike end?", outlets=["Harbour Times"], date_from="2025-10-01")
     assert not warned
     assert len(outs) >= 3, "the answer should stream in pieces"
-    messages, _, panel, session = outs[-1]
+    messages, _, panel, session, store, *_ = outs[-1]
     assert messages[0] == {"role": "user", "content": "How did the strike end?"}
     bubble = messages[-1]["content"]
-    assert 'href="#src-0-1"' in bubble and ">[1]</a>" in bubble
+    assert 'href="#src-0-1"' in bubble and ">[1]<span class=\"rag-pop\"" in bubble
+    assert "Port &lt;strike&gt; ends" in bubble.split('class="rag-pop"')[1], "the hover preview is escaped too"
     assert 'class="rag-unsupported"' in bubble and "Cats run the port." in bubble
     assert "Searched for: <q>rewritten: How did the strike end?</q>" in bubble
     assert f"<mark>{EXCERPT}</mark>" in panel
@@ -150,11 +151,14 @@ def test_streamed_answer_and_sources_marked_and_escaped(ui, index):
     assert 'id="src-0-1"' in panel and "Harbour Times · 2025-10-20" in panel
     assert index.calls[-1] == {"k": 6, "sources": ["Harbour Times"], "date_from": "2025-10-01", "date_to": None}
     assert session.panels[len(messages) - 1] == panel
+    md = bubble.split('<span class="rag-md">')[1].split("</span>")[0]
+    assert "\n" not in md and "&#10;&#10;Sources:&#10;&#10;[1] Port \\&lt;strike\\&gt; ends — Harbour Times, 2025-10-20" in md
+    assert store["current"] == session.chat_id and store["chats"][0]["turns"][0]["question"] == "How did the strike end?"
 
 
 def test_refusal_looks_different(ui):
     outs, _ = _ask(ui, "What about the moon?")
-    messages, _, panel, _ = outs[-1]
+    messages, _, panel, *_ = outs[-1]
     assert 'class="rag-refusal"' in messages[-1]["content"] and "The articles don’t say" in messages[-1]["content"]
     assert "rag-cite" not in messages[-1]["content"]
     assert "Closest passages" in panel and "<mark>" in panel
@@ -189,18 +193,22 @@ def test_parse_date():
         parse_date("yesterday", "From")
 
 
-def test_unavailable_model_cannot_be_used(ui):
-    ui.missing["llamacpp:big"] = "pip install big-model"
-    session = Session(model="extractive")
-    import gradio as gr
+def test_unavailable_model_falls_back_and_says_so(ui, index):
+    from ui.models import ModelInfo
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        update, session = ui.pick_model("llamacpp:big", session)
-    assert update["value"] == "extractive" and "pip install big-model" in str(caught[0].message)
+    big = ModelInfo("llamacpp:big", "big", "a big one", (("llama-cpp-python", False), ("model file", True)),
+                    "python -m rag.llm.install big")
+    ui.models.append(big)
+    ui.missing[big.spec] = big
+    session = Session(model="extractive")
+    status, session = ui.pick_model("llamacpp:big", session)
+    assert "big</b> cannot run here: needs llama-cpp-python" in status
+    assert "python -m rag.llm.install big" in status and session.model == "llamacpp:big"
     outs, _ = _ask(ui, "How did the strike end?", model="llamacpp:big")
-    assert "pip install big-model" in outs[-1][0][-1]["content"]
-    assert ui.pick_model("extractive", session)[0] == gr.skip()
+    bubble = outs[-1][0][-1]["content"]
+    assert "big is not installed here (needs llama-cpp-python), so this answer comes from Extractive" in bubble
+    assert "rag-cite" in bubble, "and the answer is still given"
+    assert "Answers come from <b>Extractive</b>" in ui.pick_model("extractive", session)[0]
 
 
 def test_sessions_keep_separate_histories(ui):
@@ -208,6 +216,7 @@ def test_sessions_keep_separate_histories(ui):
     a = outs_a[-1][3]
     outs_b, _ = _ask(ui, "What about the moon?")
     b = outs_b[-1][3]
+    assert a.chat_id != b.chat_id
     _ask(ui, "And then?", session=a)
     assert a is not b and a.chat is not b.chat
     assert [q for q, _ in a.chat.questions] == ["How did the strike end?", "And then?"]
@@ -216,7 +225,7 @@ def test_sessions_keep_separate_histories(ui):
     # clicking the first question or answer shows the first answer's sources again
     assert 'id="src-0-1"' in ui.show_sources(a, 0) and ui.show_sources(a, 1) == ui.show_sources(a, 0)
     assert 'id="src-1-1"' in ui.show_sources(a, 3)
-    messages, _, session = ui.new_conversation(a)
+    messages, _, session, *_ = ui.new_conversation(a)
     assert messages == [] and session.messages == [] and session.chat is None
 
 

@@ -11,14 +11,16 @@ from pathlib import Path
 
 import gradio as gr
 
-from . import render
+from . import chats, render
 from .handlers import DEFAULT_K, RagUI, Session, example_questions
-from .theme import CSS, JS, make_theme
+from .library import UNDO_SECONDS
+from .theme import CSS, JS, OPEN_JS, READER_JS, make_theme
 from .uploads import ALLOWED_SUFFIXES, DEFAULT_MAX_BYTES
 
 # Answers are CPU-bound on a small machine: a few at once keeps every session moving without thrashing.
 DEFAULT_CONCURRENCY = 4
 SESSION_TTL_S = 6 * 3600
+LIBRARY_POLL_S = 5
 
 
 class RagBlocks(gr.Blocks):
@@ -52,6 +54,19 @@ def build_app(index, *, model: str = "extractive", model_options: dict | None = 
         demo.rag_max_upload_bytes = max_upload_bytes
         demo.rag_ui = ui
         session = gr.State(None, time_to_live=SESSION_TTL_S)
+        store = gr.BrowserState(chats.empty_store(), storage_key="article-rag-chats",
+                                secret=chats.browser_secret(ui.upload_dir))
+        undo_state = gr.State(None)
+        library_seen = gr.State(None)
+
+        with gr.Sidebar(open=False, label="Chats", elem_id="rag-chats"):
+            gr.Markdown("### Chats\nKept in this browser.")
+            sidebar_new = gr.Button("＋ New chat", size="sm", variant="primary", elem_id="rag-new-chat")
+            chat_list = gr.Radio([], value=None, show_label=False, elem_id="rag-chat-list")
+            title_box = gr.Textbox(label="Name of this chat", max_length=120, elem_id="rag-chat-title")
+            with gr.Row():
+                rename_btn = gr.Button("Rename", size="sm", elem_id="rag-rename")
+                delete_btn = gr.Button("Delete chat", size="sm", variant="stop", elem_id="rag-delete-chat")
 
         with gr.Row(elem_id="rag-header"):
             gr.HTML('<div><h1>Ask the news</h1><div class="rag-sub">Answers quote the indexed articles; click '
@@ -61,88 +76,178 @@ def build_app(index, *, model: str = "extractive", model_options: dict | None = 
         with gr.Tabs():
             with gr.Tab("Chat", id="chat"):
                 with gr.Row(equal_height=False):
-                    with gr.Column(scale=3, min_width=420):
+                    with gr.Column(scale=3, min_width=300):
                         chatbot = gr.Chatbot(
                             show_label=False, elem_id="rag-chat", height=560, autoscroll=True,
                             examples=[{"text": q} for q in examples] or None,
                             placeholder="### Ask a question about the articles\nEvery claim in an answer points "
                                         "at a verbatim passage. Follow-up questions understand the conversation.",
-                            latex_delimiters=[], buttons=["copy"], feedback_options=None, layout="bubble")
-                        with gr.Row():
-                            question = gr.Textbox(placeholder="Ask about the articles… (Enter to send)",
-                                                  show_label=False, scale=8, autofocus=True, max_length=2000,
-                                                  submit_btn="Ask", elem_id="rag-question")
-                        with gr.Row():
+                            latex_delimiters=[], buttons=["copy"], feedback_options=None, layout="bubble",
+                            editable="user")
+                        with gr.Row(elem_id="rag-chips-row", equal_height=True):
+                            chips = gr.HTML("", padding=False, elem_id="rag-chips")
+                            clear_filters = gr.Button("✕ Clear filters", size="sm", variant="secondary", scale=0,
+                                                      visible=False, elem_id="rag-clear-filters")
+                        question = gr.Textbox(placeholder="Ask about the articles… (Enter to send)",
+                                              show_label=False, max_length=2000, submit_btn="Ask",
+                                              stop_btn=False, elem_id="rag-question")
+                        with gr.Row(elem_id="rag-chat-actions"):
                             new_chat = gr.Button("New conversation", size="sm", variant="secondary", scale=0)
+                            export = gr.DownloadButton("Export chat", value=None, size="sm", variant="secondary",
+                                                       scale=0, elem_id="rag-export")
+                            no_filters = gr.Button("Ask again without filters", size="sm", variant="primary",
+                                                   scale=0, visible=False, elem_id="rag-no-filters")
                         with gr.Accordion("Settings: model, passages, filters", open=False, elem_id="rag-settings"):
                             with gr.Row():
                                 model_dd = gr.Dropdown(ui.choices, value=ui.model, label="Model", scale=3,
                                                        elem_id="rag-model")
                                 k_slider = gr.Slider(1, 20, value=DEFAULT_K, step=1, label="Passages (k)", scale=1)
+                            model_status = gr.HTML(ui.model_status(), padding=False, elem_id="rag-model-status")
                             gr.HTML(ui.model_help(), padding=False)
                             with gr.Row():
                                 outlets = gr.Dropdown(ui.outlet_choices(), value=[], multiselect=True,
-                                                      label="Only these outlets", info="empty: all outlets", scale=2)
+                                                      label="Only these outlets", info="empty: all outlets", scale=2,
+                                                      elem_id="rag-outlets")
                                 date_from = gr.Textbox(label="From date", placeholder="YYYY-MM-DD", scale=1,
-                                                       max_length=10)
+                                                       max_length=10, elem_id="rag-from")
                                 date_to = gr.Textbox(label="To date", placeholder="YYYY-MM-DD", scale=1,
-                                                     max_length=10)
-                    with gr.Column(scale=2, min_width=320, elem_id="rag-sources-col"):
+                                                     max_length=10, elem_id="rag-to")
+                    with gr.Column(scale=2, min_width=300, elem_id="rag-sources-col"):
                         gr.Markdown("### Sources")
-                        sources = gr.HTML(render.placeholder_sources(), elem_id="rag-sources")
+                        sources = gr.HTML(render.placeholder_sources(), elem_id="rag-sources", js_on_load=OPEN_JS)
+                reader = gr.HTML("", elem_id="rag-reader-host", padding=False, js_on_load=READER_JS)
 
             with gr.Tab("Library", id="library"):
                 with gr.Row(equal_height=False):
-                    with gr.Column(scale=2):
+                    with gr.Column(scale=2, min_width=300):
                         gr.Markdown("### Add articles\nText, Markdown, HTML, PDF or JSON/JSONL records, up to "
                                     f"{max_upload_bytes // (1024 * 1024)} MB a file.")
                         files = gr.File(file_count="multiple", file_types=list(ALLOWED_SUFFIXES),
                                         label="Articles", elem_id="rag-upload")
                         add_btn = gr.Button("Add to index", variant="primary", elem_id="rag-add")
                         report = gr.HTML("", elem_id="rag-report")
-                    with gr.Column(scale=3):
+                    with gr.Column(scale=3, min_width=300):
                         gr.Markdown("### Remove an article")
                         remove_dd = gr.Dropdown(ui.article_choices(), value=None, label="Article",
                                                 elem_id="rag-remove-pick")
-                        remove_btn = gr.Button("Remove this article", variant="stop", size="md",
+                        remove_btn = gr.Button("Remove this article…", variant="stop", size="md",
                                                elem_id="rag-remove")
-                        remove_msg = gr.HTML("")
+                        remove_msg = gr.HTML("", elem_id="rag-remove-msg")
+                        with gr.Row(visible=False, elem_id="rag-confirm") as confirm_row:
+                            confirm_yes = gr.Button("Yes, remove it", variant="stop", size="sm",
+                                                    elem_id="rag-confirm-yes")
+                            confirm_no = gr.Button("Cancel", size="sm", elem_id="rag-confirm-no")
+                        with gr.Row(visible=False, elem_id="rag-undo-row") as undo_row:
+                            undo_btn = gr.Button("Undo", size="sm", variant="primary", elem_id="rag-undo")
                 gr.Markdown("### Indexed articles")
                 library_stats = gr.HTML(render.stats_html(index.stats()))
                 articles_table = gr.HTML(render.articles_html(index.articles()), elem_id="rag-articles")
+        undo_timer = gr.Timer(UNDO_SECONDS, active=False)
+        library_timer = gr.Timer(LIBRARY_POLL_S)
 
-        ask_inputs = [question, session, model_dd, k_slider, outlets, date_from, date_to]
-        ask_outputs = [chatbot, question, sources, session]
-        question.submit(ui.respond, ask_inputs, ask_outputs, show_progress="hidden")
-        chatbot.example_select(_example_text, None, question, queue=False).then(
-            ui.respond, ask_inputs, ask_outputs, show_progress="hidden")
+        # ---- chat ----------------------------------------------------------------------------------------------
+        filter_inputs = [k_slider, outlets, date_from, date_to]
+        ask_inputs = [question, session, model_dd, *filter_inputs, store]
+        again_inputs = [session, model_dd, *filter_inputs, store]
+        chat_outputs = [chatbot, question, sources, session, store, chat_list, export, no_filters]
+
+        def streaming_on():
+            return gr.update(submit_btn=False, stop_btn="Stop")
+
+        def streaming_off():
+            return gr.update(submit_btn="Ask", stop_btn=False)
+
+        def edit(session, evt: gr.EditData):
+            # Event data reaches only the first function of a chain: cut the chat back here, then ask normally.
+            text = ui.edit_question(session, evt.index, evt.value)
+            if text is None:
+                return gr.skip(), gr.skip()
+            return text, session.messages
+
+        runs = []
+
+        def streamed(trigger, fn, inputs, *, pre=None, pre_inputs=None, pre_outputs=None):
+            first = trigger(pre or streaming_on, pre_inputs, pre_outputs or question, queue=False,
+                            show_progress="hidden")
+            if pre is not None:
+                first = first.then(streaming_on, None, question, queue=False, show_progress="hidden")
+            run = first.then(fn, inputs, chat_outputs, show_progress="hidden")
+            runs.append(run)
+            run.then(streaming_off, None, question, queue=False, show_progress="hidden")
+
+        streamed(question.submit, ui.respond, ask_inputs)
+        streamed(chatbot.example_select, ui.respond, ask_inputs, pre=_example_text, pre_outputs=question)
+        streamed(chatbot.retry, ui.regenerate, again_inputs)
+        streamed(chatbot.edit, ui.respond, ask_inputs, pre=edit, pre_inputs=[session],
+                 pre_outputs=[question, chatbot])
+        streamed(no_filters.click, ui.regenerate, again_inputs, pre=ui.clear_filters,
+                 pre_outputs=[outlets, date_from, date_to, chips, clear_filters])
+        question.stop(ui.stop, [session, store], [chatbot, sources, session, store, chat_list, export],
+                      cancels=runs, queue=False).then(streaming_off, None, question, queue=False)
+
         chatbot.select(_select_message(ui), [session], [sources], queue=False, show_progress="hidden")
-        new_chat.click(ui.new_conversation, [session], [chatbot, sources, session], queue=False)
-        chatbot.clear(ui.new_conversation, [session], [chatbot, sources, session], queue=False)
-        model_dd.change(ui.pick_model, [model_dd, session], [model_dd, session], queue=False)
+        reset_outputs = [chatbot, sources, session, chat_list, export, title_box]
+        for trigger in (new_chat.click, sidebar_new.click, chatbot.clear):
+            trigger(ui.new_conversation, [session, store], reset_outputs, queue=False)
+        chat_list.input(ui.load_chat, [store, chat_list, session], reset_outputs, queue=False)
+        rename_btn.click(ui.rename_chat, [store, session, title_box], [store, chat_list, session, export],
+                         queue=False)
+        delete_btn.click(ui.delete_chat, [store, session], [store, *reset_outputs], queue=False)
+        demo.load(lambda st, se: ui.load_chat(st, None, se), [store, session], reset_outputs, queue=False,
+                  show_progress="hidden")
 
-        library_outputs = [header_stats, articles_table, remove_dd, outlets]
+        model_dd.change(ui.pick_model, [model_dd, session], [model_status, session], queue=False)
+        gr.on([outlets.change, date_from.change, date_to.change], ui.chips, [outlets, date_from, date_to],
+              [chips, clear_filters], queue=False, show_progress="hidden")
+        clear_filters.click(ui.clear_filters, None, [outlets, date_from, date_to, chips, clear_filters], queue=False)
+
+        def open_article(evt: gr.EventData):
+            return ui.open_article(evt)
+
+        sources.click(open_article, None, reader, queue=False, show_progress="hidden")
+
+        # ---- library -------------------------------------------------------------------------------------------
+        library_outputs = [library_seen, library_stats, header_stats, articles_table, remove_dd, outlets]
+
+        def library_values():
+            stats, table, picker, outlet_dd = ui.library()
+            return ui.signature(), stats, stats, table, picker, outlet_dd
 
         def add(files, progress=gr.Progress()):
-            report_html, files_value, stats, table, picker, outlet_dd = ui.add_files(files, progress)
-            return report_html, files_value, stats, stats, table, picker, outlet_dd
+            report_html, files_value, *_ = ui.add_files(files, progress)
+            return report_html, files_value, *library_values()
 
         def remove(article_id):
-            msg, stats, table, picker, outlet_dd = ui.remove_article(article_id)
-            return msg, stats, stats, table, picker, outlet_dd
+            msg, undo, *_ = ui.remove_article(article_id)
+            return (msg, undo, gr.update(visible=False), gr.update(visible=undo is not None),
+                    gr.Timer(active=undo is not None), *library_values())
+
+        def undo(record):
+            msg, *_ = ui.undo_remove(record)
+            return (msg, None, gr.update(visible=False), gr.Timer(active=False), *library_values())
+
+        def undo_expired(record):
+            ui.forget_undo(record)
+            return None, gr.update(visible=False), gr.Timer(active=False)
+
+        def poll(seen):
+            now = ui.signature()
+            return (gr.skip(),) * len(library_outputs) if now == seen else library_values()
 
         # One writer at a time; readers (answers) keep flowing on the other workers meanwhile.
-        add_btn.click(add, [files], [report, files, library_stats, *library_outputs],
-                      concurrency_limit=1, concurrency_id="index-write")
-        remove_btn.click(remove, [remove_dd], [remove_msg, library_stats, *library_outputs],
-                         concurrency_limit=1, concurrency_id="index-write")
-
-        def refresh():
-            stats, table, picker, outlet_dd = ui.library()
-            return stats, stats, table, picker, outlet_dd
-
-        # Another session may have added or removed articles since this page was built.
-        demo.load(refresh, None, [library_stats, *library_outputs], queue=False, show_progress="hidden")
+        add_btn.click(add, [files], [report, files, *library_outputs], concurrency_limit=1,
+                      concurrency_id="index-write")
+        remove_btn.click(ui.confirm_remove, [remove_dd], [remove_msg, confirm_row], queue=False)
+        confirm_no.click(lambda: ("", gr.update(visible=False)), None, [remove_msg, confirm_row], queue=False)
+        confirm_yes.click(remove, [remove_dd], [remove_msg, undo_state, confirm_row, undo_row, undo_timer,
+                                                *library_outputs], concurrency_limit=1, concurrency_id="index-write")
+        undo_btn.click(undo, [undo_state], [remove_msg, undo_state, undo_row, undo_timer, *library_outputs],
+                       concurrency_limit=1, concurrency_id="index-write")
+        undo_timer.tick(undo_expired, [undo_state], [undo_state, undo_row, undo_timer], queue=False,
+                        show_progress="hidden")
+        # Another tab or process may add or remove articles: this tab notices within a few seconds.
+        library_timer.tick(poll, [library_seen], library_outputs, queue=False, show_progress="hidden")
+        demo.load(library_values, None, library_outputs, queue=False, show_progress="hidden")
 
     demo.queue(default_concurrency_limit=DEFAULT_CONCURRENCY)
     return demo

@@ -7,23 +7,32 @@ are serialised by the queue (ui/app.py) and by rag.Index's own lock.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import re
+import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 
-from rag.errors import RagError, UserError
+from rag.errors import MissingDependencyError, ModelUnavailableError, RagError, UserError
 
-from . import render
+from . import chats, render
+from .chats import Turn
+from .filters import Filters, chips_html, left_out, left_out_html
+from .markdown import answer_markdown, conversation_markdown
+from .library import LibraryActions
+from .reader import reader_html
+from .models import EXTRACTIVE, fallback_note_html, list_models, status_html, table_html
 from .uploads import DEFAULT_MAX_BYTES, Refused, Saved, save_upload
 
 log = logging.getLogger("rag.ui")
 
 DEFAULT_K = 6
+STOP_WAIT_S = 5.0
 SEED_EXAMPLES = (
     "What did Bulgaria claim about Russia?",
     "How many people have been returned under the one in, one out deal?",
@@ -35,18 +44,46 @@ _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 @dataclass
 class Session:
-    """One browser tab's conversation."""
+    """One browser tab's conversation: the finished turns, the one streaming now, and the rag Chat behind them."""
 
     chat: object = None
     chat_model: str = ""
-    messages: list[dict] = field(default_factory=list)
-    panels: dict[int, str] = field(default_factory=dict)  # message index -> sources HTML of that answer
-    turns: int = 0
-    model: str = ""                                       # the last model that could be picked
+    chat_id: str = field(default_factory=chats.new_id)   # its key in the browser's stored chats
+    title: str = ""
+    turns: list[Turn] = field(default_factory=list)
+    streaming: Turn | None = None
+    model: str = ""                                       # the model picked last
     busy: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    edit: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __deepcopy__(self, memo):  # gr.State may copy; a fresh session is the right copy of a lock-holder
         return Session(model=self.model)
+
+    @property
+    def messages(self) -> list[dict]:
+        """The Chatbot's value. Each answer carries its Markdown (hidden) for the Copy button."""
+        out = []
+        for t in self.turns + ([self.streaming] if self.streaming else []):
+            out.append({"role": "user", "content": render.esc(t.question)})
+            out.append({"role": "assistant", "content": t.html + (render.markdown_carrier(t.md) if t.md else "")})
+        return out
+
+    @property
+    def panels(self) -> dict[int, str]:
+        return {2 * i + 1: t.sources for i, t in enumerate(self.turns) if t.sources}
+
+    def stop(self, token: Turn | None = None) -> bool:
+        """Keep the answer streaming now as it stands, marked stopped. False when nothing (or not `token`) is
+        streaming, so the Stop handler and the closing generator can both call it."""
+        with self.edit:
+            t = self.streaming
+            if t is None or (token is not None and t is not token):
+                return False
+            html = chats.without_stream_marks(t).html
+            self.turns.append(replace(t, html=html + '<div class="rag-stopped">Stopped.</div>',
+                                      sources=render.placeholder_sources("Stopped before the sources were checked.")))
+            self.streaming = None
+            return True
 
 
 def parse_date(value: str | None, label: str) -> str | None:
@@ -61,33 +98,6 @@ def parse_date(value: str | None, label: str) -> str | None:
     except ValueError:
         raise UserError(f"{label} {value!r} is not a real date") from None
     return value
-
-
-def model_choices(current: str, *, base_url: str | None = None) -> tuple[list[tuple[str, str]], dict[str, str]]:
-    """Dropdown choices (label, spec) and, for models that cannot run here, how to install them."""
-    choices = [("Extractive — quotes the articles, no LLM (fast)", "extractive")]
-    missing: dict[str, str] = {}
-    try:
-        from rag.llm.gguf import known_models
-
-        known = known_models()
-    except Exception as err:  # a broken optional backend must not take the chat down
-        log.warning("could not list GGUF models: %s", err)
-        known = []
-    for m in known:
-        spec = f"llamacpp:{m['name']}"
-        if m.get("available"):
-            choices.append((f"{m['name']} — {m.get('description', '')}", spec))
-        else:
-            choices.append((f"{m['name']} — not installed", spec))
-            missing[spec] = m.get("how_to_install", "")
-    url = base_url or os.environ.get("OPENAI_BASE_URL")
-    if url:
-        name = os.environ.get("OPENAI_MODEL", "")
-        choices.append((f"openai:{name or '(server default)'} at {url}", f"openai:{name}"))
-    if current and current not in {v for _, v in choices}:
-        choices.insert(0, (current, current))
-    return choices, missing
 
 
 def example_questions(index) -> list[str]:
@@ -105,88 +115,195 @@ def example_questions(index) -> list[str]:
         return []
 
 
-class RagUI:
+def _close(stream) -> None:
+    close = getattr(stream, "close", None)
+    if close is not None:
+        try:
+            close()
+        except Exception as err:  # closing must never turn a Stop into an error
+            log.warning("closing the answer stream failed: %s", err)
+
+
+def _filters(outlets, date_from, date_to) -> Filters:
+    return Filters(tuple(outlets or ()), parse_date(date_from, "From date"), parse_date(date_to, "To date"))
+
+
+class RagUI(LibraryActions):
     def __init__(self, index, *, model: str = "extractive", model_options: dict | None = None,
                  upload_dir: Path | None = None, max_upload_bytes: int = DEFAULT_MAX_BYTES):
         self.index = index
-        self.model = model or "extractive"
+        self.model = model or EXTRACTIVE
         self.model_options = dict(model_options or {})
         self.upload_dir = Path(upload_dir) if upload_dir else Path(index.path) / "uploads"
         self.max_upload_bytes = max_upload_bytes
-        self.choices, self.missing = model_choices(self.model, base_url=self.model_options.get("base_url"))
+        self.models = list_models(self.model, base_url=self.model_options.get("base_url"))
+        self.choices = [(m.label, m.spec) for m in self.models]
+        self.missing = {m.spec: m for m in self.models if not m.available}
+        self.export_dir = Path(tempfile.mkdtemp(prefix="rag-export-"))
 
     # ---- chat ------------------------------------------------------------------------------------------------
     def _chat_for(self, session: Session, model: str):
         if session.chat is None or session.chat_model != model:
-            options = self.model_options if model != "extractive" else {}
+            options = self.model_options if model != EXTRACTIVE else {}
             chat = self.index.chat(model=model, **options)
-            # Switching models mid-conversation keeps the history, so follow-ups still make sense.
-            if session.chat is not None and isinstance(getattr(chat, "history", None), list):
-                chat.history.extend(getattr(session.chat, "history", []))
             session.chat, session.chat_model = chat, model
+            self._sync_history(session)
         return session.chat
 
+    @staticmethod
+    def _sync_history(session: Session) -> None:
+        """The rag Chat's history from the session's answered turns (after a restore, edit or regenerate), so a
+        follow-up question leans on what is on screen."""
+        from rag import Answer
+
+        history = getattr(session.chat, "history", None)
+        if isinstance(history, list):
+            history[:] = [(t.question, Answer(t.question, t.text, t.refused, query=t.query))
+                          for t in session.turns if t.answered][-4:]
+
     def respond(self, question: str, session: Session | None, model: str, k: float | None,
-                outlets: Sequence[str] | None, date_from: str | None, date_to: str | None) -> Iterator[tuple]:
-        """Stream one answer. Yields (chatbot messages, question box, sources panel, session)."""
+                outlets: Sequence[str] | None, date_from: str | None, date_to: str | None,
+                store: dict | None = None) -> Iterator[tuple]:
+        """Stream one answer. Yields (chatbot messages, question box, sources panel, session, browser store,
+        chat list, export file, "without filters" button)."""
         import gradio as gr
 
         session = session if isinstance(session, Session) else Session(model=self.model)
         question = (question or "").strip()
         if not question:
-            yield session.messages, gr.skip(), gr.skip(), session
+            yield session.messages, gr.skip(), gr.skip(), session, gr.skip(), gr.skip(), gr.skip(), gr.skip()
             return
-        if not session.busy.acquire(blocking=False):
-            gr.Warning("Still answering the previous question; wait for it to finish.")
-            yield session.messages, gr.skip(), gr.skip(), session
+        # a stopped answer releases the lock when its generator is closed, a moment after Stop
+        if not session.busy.acquire(timeout=3):
+            gr.Warning("Still answering the previous question; wait for it to finish or press Stop.", duration=6)
+            yield session.messages, gr.skip(), gr.skip(), session, gr.skip(), gr.skip(), gr.skip(), gr.skip()
             return
         try:
-            yield from self._respond(question, session, model, k, outlets, date_from, date_to)
+            yield from self._respond(question, session, model, k, outlets, date_from, date_to, store)
         finally:
             session.busy.release()
 
-    def _respond(self, question, session, model, k, outlets, date_from, date_to) -> Iterator[tuple]:
+    def _respond(self, question, session, model, k, outlets, date_from, date_to, store) -> Iterator[tuple]:
         import gradio as gr
 
-        turn = session.turns
-        session.turns += 1
-        messages = session.messages
-        messages.append({"role": "user", "content": render.esc(question)})
-        messages.append({"role": "assistant", "content": render.streaming_html("", turn)})
-        at = len(messages) - 1
-        yield messages, "", render.placeholder_sources("Searching the articles…"), session
+        turn_no = len(session.turns)
+        token = Turn(question=question, html=render.streaming_html("", turn_no))
+        session.streaming = token
+        skip = gr.skip()
+        yield (session.messages, "", render.placeholder_sources("Searching the articles…"), session, skip, skip,
+               skip, gr.update(visible=False))
+        filters, pieces = Filters(), None
         try:
             model = model or self.model
+            note = ""
             if model in self.missing:
-                raise UserError(f"{model} is not installed here; {self.missing[model]}")
-            filters = {"k": int(k) if k else None, "sources": list(outlets or []) or None,
-                       "date_from": parse_date(date_from, "From date"), "date_to": parse_date(date_to, "To date")}
-            if filters["date_from"] and filters["date_to"] and filters["date_from"] > filters["date_to"]:
+                note, model = fallback_note_html(self.missing[model]), EXTRACTIVE
+            filters = _filters(outlets, date_from, date_to)
+            if filters.date_from and filters.date_to and filters.date_from > filters.date_to:
                 raise UserError("the From date is after the To date")
-            chat = self._chat_for(session, model)
+            kwargs = {"k": int(k) if k else None, "sources": list(filters.sources) or None,
+                      "date_from": filters.date_from, "date_to": filters.date_to}
+            try:
+                pieces = self._chat_for(session, model).ask_stream(question, **kwargs)
+                first = next(pieces, None)
+            except (MissingDependencyError, ModelUnavailableError) as err:
+                if model == EXTRACTIVE:
+                    raise
+                # The picked model cannot run after all: answer anyway, and say so in the answer.
+                note = (f'<div class="rag-fallback">{render.esc(model)} could not run ({render.esc(err)}), so this '
+                        "answer comes from Extractive.</div>")
+                pieces = self._chat_for(session, EXTRACTIVE).ask_stream(question, **kwargs)
+                first = next(pieces, None)
             text, answer = "", None
-            for piece in chat.ask_stream(question, **filters):
+            for piece in itertools.chain([first] if first is not None else [], pieces):
                 if isinstance(piece, str):
                     text += piece
-                    messages[at] = {"role": "assistant", "content": render.streaming_html(text, turn)}
-                    yield messages, gr.skip(), gr.skip(), session
+                    with session.edit:
+                        if session.streaming is not token:
+                            _close(pieces)  # a local model stops generating now, not at garbage collection
+                            return  # Stop was pressed; the stopped answer is kept, nothing more is shown
+                        token = replace(token, html=note + render.streaming_html(text, turn_no))
+                        session.streaming = token
+                    yield session.messages, skip, skip, session, skip, skip, skip, skip
                 else:
                     answer = piece
             if answer is None:
                 raise RagError("the model stopped without an answer")
-            messages[at] = {"role": "assistant", "content": render.answer_html(answer, turn)}
-            session.panels[at] = render.sources_html(answer, turn)
-            yield messages, gr.skip(), session.panels[at], session
+            filtered = ""
+            if answer.refused and filters.active:
+                filtered = left_out_html(filters, left_out(self.index, answer.query or question, filters))
+            done = Turn(question=question, html=render.answer_html(answer, turn_no, note=note, filtered=filtered),
+                        sources=render.sources_html(answer, turn_no), md=answer_markdown(answer), text=answer.text,
+                        query=answer.query, refused=answer.refused, answered=True,
+                        filters={"sources": list(filters.sources), "date_from": filters.date_from,
+                                 "date_to": filters.date_to})
         except RagError as err:
-            gr.Warning(str(err))
-            messages[at] = {"role": "assistant", "content": render.error_html(str(err))}
-            yield messages, gr.skip(), render.placeholder_sources("No sources for this question."), session
+            gr.Warning(str(err), duration=8)
+            done = Turn(question=question, html=render.error_html(str(err)),
+                        sources=render.placeholder_sources("No sources for this question."))
+        except GeneratorExit:
+            session.stop(token)  # Stop pressed: the Stop handler may have kept the partial answer already
+            _close(pieces)
+            raise
         except Exception as err:  # never a traceback in the page; the log has it
             log.exception("answering %r failed", question)
             msg = f"unexpected {type(err).__name__}: {' '.join(str(err).split())[:200]} (details in the server log)"
-            gr.Warning(msg)
-            messages[at] = {"role": "assistant", "content": render.error_html(msg)}
-            yield messages, gr.skip(), render.placeholder_sources("No sources for this question."), session
+            gr.Warning(msg, duration=8)
+            done = Turn(question=question, html=render.error_html(msg),
+                        sources=render.placeholder_sources("No sources for this question."))
+        with session.edit:
+            if session.streaming is not token:
+                return  # stopped meanwhile; the stopped version is what stays
+            session.turns.append(done)
+            session.streaming = None
+        store = self._save(session, store)
+        yield (session.messages, skip, done.sources, session, store, self._chat_list(store, session),
+               self._export(session), gr.update(visible=bool(filtered) if done.answered else False))
+
+    def stop(self, session: Session | None, store: dict | None) -> tuple:
+        """Stop pressed: keep what streamed so far. Returns (chatbot, sources, session, store, chat list, export)."""
+        import gradio as gr
+
+        if not isinstance(session, Session) or not session.stop():
+            return gr.skip(), gr.skip(), session, gr.skip(), gr.skip(), gr.skip()
+        # Wait (briefly) until the answering generator has noticed and let go, so that no update of its is
+        # still on its way to the page after this one.
+        if session.busy.acquire(timeout=STOP_WAIT_S):
+            session.busy.release()
+        store = self._save(session, store)
+        return (session.messages, session.turns[-1].sources, session, store, self._chat_list(store, session),
+                self._export(session))
+
+    def _truncate(self, session: Session, n_turns: int) -> str | None:
+        """Drop turns from `n_turns` on; the question of the first dropped one (None if there was none)."""
+        with session.edit:
+            if session.streaming is not None or n_turns >= len(session.turns) or n_turns < 0:
+                return None
+            question = session.turns[n_turns].question
+            del session.turns[n_turns:]
+        self._sync_history(session)
+        return question
+
+    def regenerate(self, session: Session | None, model: str, k, outlets, date_from, date_to,
+                   store: dict | None = None) -> Iterator[tuple]:
+        """Ask the last question again (e.g. with another model or other filters), replacing its answer."""
+        import gradio as gr
+
+        question = self._truncate(session, len(session.turns) - 1) if isinstance(session, Session) else None
+        if question is None:
+            yield (gr.skip(),) * 3 + (session,) + (gr.skip(),) * 4
+            return
+        yield from self.respond(question, session, model, k, outlets, date_from, date_to, store)
+
+    def edit_question(self, session: Session | None, index, value) -> str | None:
+        """An edited question (the message at chat position `index`, its new text `value`): the conversation is
+        cut back to before it; returns the text to ask (None when there is nothing to do)."""
+        index = index[0] if isinstance(index, (list, tuple)) else index
+        text = value if isinstance(value, str) else str((value or {}).get("text", "") if isinstance(value, dict) else "")
+        text = render.unescape(text).strip()
+        if not isinstance(session, Session) or not text or not isinstance(index, int):
+            return None
+        return text if self._truncate(session, index // 2) is not None else None
 
     def show_sources(self, session: Session | None, index: int | Sequence[int] | None) -> str | None:
         """The sources panel for the answer at chat position `index` (a click on an older message)."""
@@ -196,120 +313,110 @@ class RagUI:
             index = index[0] if index else None
         if index is None:
             return None
-        if index in session.panels:
-            return session.panels[index]
-        return session.panels.get(index + 1)  # a click on a question shows its answer's sources
+        panels = session.panels
+        return panels.get(index) or panels.get(index + 1)  # a click on a question shows its answer's sources
 
-    def new_conversation(self, session: Session | None) -> tuple:
-        fresh = Session(model=session.model if isinstance(session, Session) else self.model)
-        return [], render.placeholder_sources(), fresh
+    # ---- stored chats ---------------------------------------------------------------------------------------
+    def _save(self, session: Session, store: dict | None) -> dict:
+        if not session.title and session.turns:
+            session.title = chats.title_of(session.turns[0].question)
+        return chats.upsert(store, session.chat_id, session.title, session.turns)
 
-    def pick_model(self, model: str, session: Session | None) -> tuple:
-        """Refuse a model that cannot run here, with how to install it; keep the last usable one."""
+    @staticmethod
+    def _chat_list(store: dict | None, session: Session | None):
         import gradio as gr
 
+        current = session.chat_id if isinstance(session, Session) and session.turns else None
+        return gr.update(choices=chats.choices(store), value=current)
+
+    def _export(self, session: Session) -> str | None:
+        """The conversation as a Markdown file for the "Export chat" button (None while it is empty)."""
+        if not session.turns:
+            return None
+        safe = re.sub(r"[^A-Za-z0-9]+", "-", session.title or "chat").strip("-")[:50] or "chat"
+        path = self.export_dir / session.chat_id / f"{safe}.md"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(conversation_markdown(session.title, session.turns), encoding="utf-8")
+        return str(path)
+
+    def load_chat(self, store: dict | None, chat_id: str | None, session: Session | None) -> tuple:
+        """Open a stored chat (None: the current one, on page load). Returns (chatbot, sources, session, chat
+        list, export, title box)."""
+        model = session.model if isinstance(session, Session) else self.model
+        record = chats.find(store, chat_id if chat_id is not None else (store or {}).get("current"))
+        fresh = Session(model=model)
+        if record is not None:
+            fresh.chat_id, fresh.title = record["id"], record.get("title", "")
+            fresh.turns = chats.turns_of(record)
+        panel = fresh.turns[-1].sources if fresh.turns and fresh.turns[-1].sources else render.placeholder_sources()
+        return (fresh.messages, panel, fresh, self._chat_list(store, fresh), self._export(fresh), fresh.title)
+
+    def new_conversation(self, session: Session | None, store: dict | None = None) -> tuple:
+        """Returns (chatbot, sources, session, chat list, export, title box)."""
+        fresh = Session(model=session.model if isinstance(session, Session) else self.model)
+        return [], render.placeholder_sources(), fresh, self._chat_list(store, fresh), None, ""
+
+    def rename_chat(self, store: dict | None, session: Session | None, title: str) -> tuple:
+        """Returns (store, chat list, session, export)."""
+        import gradio as gr
+
+        if not isinstance(session, Session) or not session.turns or not " ".join((title or "").split()):
+            gr.Warning("Ask something first, then name the chat.", duration=5)
+            return gr.skip(), gr.skip(), session, gr.skip()
+        session.title = " ".join(title.split())[:120]
+        store = chats.rename(self._save(session, store), session.chat_id, session.title)
+        return store, self._chat_list(store, session), session, self._export(session)
+
+    def delete_chat(self, store: dict | None, session: Session | None) -> tuple:
+        """Delete the open chat. Returns (store, chatbot, sources, session, chat list, export, title box)."""
+        chat_id = session.chat_id if isinstance(session, Session) else None
+        store = chats.delete(store, chat_id)
+        return (store, *self.new_conversation(session, store))
+
+    # ---- model and filters ----------------------------------------------------------------------------------
+    def pick_model(self, model: str, session: Session | None) -> tuple:
+        """Keep the pick; say at once, under the picker, when it cannot run and answers use Extractive.
+        Returns (status line, session)."""
         session = session if isinstance(session, Session) else Session(model=self.model)
-        if model in self.missing:
-            gr.Warning(f"{model} is not installed. {self.missing[model]}", duration=20)
-            return gr.update(value=session.model or self.model), session
         session.model = model
-        return gr.skip(), session
+        return status_html(self.models, model, fell_back_from=model if model in self.missing else None), session
+
+    def model_status(self) -> str:
+        return status_html(self.models, self.model, self.model if self.model in self.missing else None)
 
     def model_help(self) -> str:
-        if not self.missing:
-            return ""
-        items = "".join(f"<li><b>{render.esc(spec.split(':', 1)[1])}</b>: <code>{render.esc(how)}</code></li>"
-                        for spec, how in self.missing.items())
-        n = len(self.missing)
-        return (f'<details class="rag-model-help"><summary>{n} model{"s" if n > 1 else ""} not installed here '
-                f"(cannot be picked until installed): how to install</summary><ul>{items}</ul></details>")
+        return table_html(self.models)
 
-    # ---- library ---------------------------------------------------------------------------------------------
-    def outlet_choices(self) -> list[tuple[str, str]]:
-        return [(f"{name} ({n})", name) for name, n in self.index.sources() if name]
-
-    def article_choices(self) -> list[tuple[str, str]]:
-        out = []
-        for a in self.index.articles():
-            meta = ", ".join(x for x in (a.source, a.published_at[:10]) if x)
-            out.append((f"{a.title[:90]}" + (f" ({meta})" if meta else "") + f" — {a.id}", a.id))
-        return out
-
-    def library(self) -> tuple:
-        """(stats HTML, article table HTML, remove-picker update, outlet-filter update)."""
+    @staticmethod
+    def chips(outlets, date_from, date_to) -> tuple:
+        """(chips HTML, clear button update) for the current filter fields; bad dates show as typed."""
         import gradio as gr
 
-        return (render.stats_html(self.index.stats()), render.articles_html(self.index.articles()),
-                gr.update(choices=self.article_choices(), value=None), gr.update(choices=self.outlet_choices()))
+        f = Filters(tuple(outlets or ()), (date_from or "").strip() or None, (date_to or "").strip() or None)
+        return chips_html(f), gr.update(visible=f.active)
 
-    def add_files(self, files: Sequence | None, progress: Callable | None = None) -> tuple:
-        """Check and copy uploads into the uploads folder, index them, report. Returns (report HTML, file box
-        value, *library())."""
+    @staticmethod
+    def clear_filters() -> tuple:
+        """(outlets, from, to, chips, clear button)."""
         import gradio as gr
 
-        paths = [_upload_path(f) for f in (files or [])]
-        if not paths:
-            gr.Warning("Choose one or more files first.")
-            return ("", gr.skip(), *self.library())
-        saved: list[Saved] = []
-        refused: list[Refused] = []
-        for src, name in paths:
-            result = save_upload(src, name, self.upload_dir, max_bytes=self.max_upload_bytes)
-            (saved if isinstance(result, Saved) else refused).append(result)
-        report = None
-        if saved:
-            def on_progress(stage: str, done: int, total: int) -> None:
-                if progress is not None and total:
-                    progress((done, total), desc=f"{stage}: {done}/{total} passages", unit="passages")
+        return [], "", "", "", gr.update(visible=False)
 
-            try:
-                report = self.index.add([s.path for s in saved], progress=on_progress)
-            except RagError as err:
-                gr.Warning(str(err))
-                refused.extend(Refused(s.name, f"not indexed: {err}") for s in saved)
-            else:
-                self._drop_skipped_copies(saved, report)
-        html = render.report_html(report, refused, {str(s.path.resolve()): s.name for s in saved}
-                                  | {str(s.path): s.name for s in saved})
-        return (html, None, *self.library())
-
-    def _drop_skipped_copies(self, saved: Sequence[Saved], report) -> None:
-        # A file the index could not use should not linger in uploads/ to be re-tried by a later `rag index`.
-        skipped = {s.path for s in report.skipped}
-        for s in saved:
-            if not s.reused and (str(s.path) in skipped or str(s.path.resolve()) in skipped):
-                s.path.unlink(missing_ok=True)
-
-    def remove_article(self, article_id: str | None) -> tuple:
-        """Remove one article (and its uploaded file, if it came from the uploads folder)."""
-        import gradio as gr
-
-        if not article_id:
-            gr.Warning("Pick an article to remove first.")
-            return ("", *self.library())
+    def open_article(self, evt) -> str:
+        """The reader overlay for a source card's "Open article" (event data: article, spans "n:s:e,...", target)."""
+        data = getattr(evt, "_data", None) or {}
+        article = self.index.get_article(str(data.get("article", ""))[:200])
+        spans = []
+        for part in str(data.get("spans", ""))[:4000].split(","):
+            bits = part.split(":")
+            if len(bits) == 3 and all(re.fullmatch(r"-?\d{1,9}", b) for b in bits):
+                spans.append(tuple(int(b) for b in bits))
         try:
-            info = {a.id: a for a in self.index.articles()}.get(article_id)
-            self.index.remove([article_id])
-        except RagError as err:
-            gr.Warning(str(err))
-            return (render.error_html(str(err)), *self.library())
-        if info is not None:
-            self._drop_upload(info.origin)
-        title = info.title if info else article_id
-        return (f'<div class="rag-report rag-report-ok">Removed <b>{render.esc(title)}</b>.</div>', *self.library())
-
-    def _drop_upload(self, origin: str) -> None:
-        from rag.index import origin_file
-
-        file = Path(origin_file(origin))
-        try:
-            if file.resolve().parent != self.upload_dir.resolve():
-                return
-            if any(origin_file(a.origin) == str(file) for a in self.index.articles()):
-                return  # other records of the same JSON file are still indexed
-            file.unlink(missing_ok=True)
-        except OSError as err:
-            log.warning("could not delete %s: %s", file, err)
+            target = int(data.get("target", 0))
+        except (TypeError, ValueError):
+            target = 0
+        self._nonce = getattr(self, "_nonce", 0) + 1
+        return reader_html(article, spans, target, self._nonce)
 
 
 def _upload_path(f) -> tuple[str, str]:
