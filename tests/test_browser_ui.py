@@ -551,6 +551,9 @@ def test_every_message_style_has_aa_contrast(chromium, server, shots, theme):
         _settings(page)
         _pick(page, "rag-outlets", "Metro Daily")
         _ask(page, APPLE_QUESTION)                       # a refusal under filters
+        if theme == "dark":
+            page.locator("#rag-chat").scroll_into_view_if_needed()
+            _shot(page, shots, "dark.png", full_page=False)
         page.fill("#rag-from input, #rag-from textarea", "2024-13-01")
         _ask(page, "Anything about bridges?")            # an error box (a bad date)
         page.evaluate(SAMPLES)
@@ -560,10 +563,6 @@ def test_every_message_style_has_aa_contrast(chromium, server, shots, theme):
                 ".rag-stopped", ".rag-unsupported-note"} <= seen, seen
         low = [m for m in measured if m["ratio"] < 4.5]
         assert not low, f"below WCAG AA 4.5:1 in {theme} mode: {low}"
-        page.fill("#rag-from input, #rag-from textarea", "")
-        page.locator("#rag-chat").scroll_into_view_if_needed()
-        if theme == "dark":
-            _shot(page, shots, "dark.png", full_page=False)
     finally:
         context.close()
 
@@ -583,6 +582,7 @@ def test_phone_layout_375px(chromium, server, shots, tmp_path):
         overlap = not (clear["x"] + clear["width"] <= first["x"] or first["x"] + first["width"] <= clear["x"]
                        or clear["y"] + clear["height"] <= first["y"] or first["y"] + first["height"] <= clear["y"])
         assert not overlap, (clear, first)
+        page.evaluate("() => window.scrollTo(0, 0)")
         _shot(page, shots, "mobile.png", full_page=False)
         # [n] jumps to the sources far below; a button leads back to the answer
         page.locator("#rag-chat a.rag-cite").first.click()

@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from html import escape
 
 
+RELEVANT_SHARE = 0.5
+
+
 @dataclass(frozen=True)
 class Filters:
     sources: tuple[str, ...] = ()
@@ -64,8 +67,14 @@ def left_out(index, query: str, f: Filters, k: int = 10) -> list:
         return []
     seen: set[str] = set()
     out = []
-    for h in index.search(query, k=k):
+    hits = index.search(query, k=k)
+    top = max((h.score for h in hits), default=0.0)
+    for h in hits:
         if h.article.id in seen or f.admits(h.article):
+            continue
+        # Only passages that really match: a keyword hit, or a score near the best one (the nearest dense
+        # neighbours of an off-topic question are not "left out" by the filters).
+        if (h.signals or {}).get("keyword") is None and h.score < RELEVANT_SHARE * top:
             continue
         seen.add(h.article.id)
         out.append(h)

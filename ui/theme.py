@@ -135,12 +135,16 @@ button.rag-open:hover { background: #1d4ed8; color: #fff; }
 .rag-table-wrap { width: 100%; overflow-x: auto; }
 @media (max-width: 640px) {
   #rag-header h1 { font-size: 1.2rem; }
+  #rag-header { flex-direction: column; align-items: stretch; }
+  #rag-header > * { width: 100%; min-width: 0; }
+  .rag-stats span:nth-child(3) { display: none; }
   .rag-articles thead { display: none; }
   .rag-articles, .rag-articles tbody, .rag-articles tr, .rag-articles td { display: block; width: 100%; }
   .rag-articles tr { border-bottom: 1px solid var(--border-color-primary); padding: 6px 0; }
   .rag-articles td { border: none !important; padding: 2px 6px; text-align: left !important; overflow-wrap: anywhere; }
   .rag-articles td::before { content: attr(data-label) ": "; font-weight: 600; color: #475569; }
   .rag-articles td:first-child::before { content: ""; }
+  .rag-articles td:empty { display: none; }
   .rag-articles td:nth-child(3) { white-space: normal; }
   #rag-sources { max-height: none; }
   #rag-sources-col { position: static; }
