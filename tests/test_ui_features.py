@@ -19,7 +19,7 @@ from test_ui import EXCERPT, FakeIndex  # noqa: E402
 from ui import chats, render  # noqa: E402
 from ui.chats import Turn  # noqa: E402
 from ui.filters import Filters, chips_html, left_out, left_out_html  # noqa: E402
-from ui.handlers import RagUI, Session  # noqa: E402
+from ui.handlers import RagUI  # noqa: E402
 from ui.markdown import answer_markdown, conversation_markdown  # noqa: E402
 from ui.reader import reader_html  # noqa: E402
 

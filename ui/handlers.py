@@ -7,13 +7,14 @@ are serialised by the queue (ui/app.py) and by rag.Index's own lock.
 
 from __future__ import annotations
 
+import html
 import itertools
 import logging
 import os
 import re
 import tempfile
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
@@ -27,7 +28,7 @@ from .markdown import answer_markdown, conversation_markdown
 from .library import LibraryActions
 from .reader import reader_html
 from .models import EXTRACTIVE, fallback_note_html, list_models, status_html, table_html
-from .uploads import DEFAULT_MAX_BYTES, Refused, Saved, save_upload
+from .uploads import DEFAULT_MAX_BYTES
 
 log = logging.getLogger("rag.ui")
 
@@ -300,7 +301,7 @@ class RagUI(LibraryActions):
         cut back to before it; returns the text to ask (None when there is nothing to do)."""
         index = index[0] if isinstance(index, (list, tuple)) else index
         text = value if isinstance(value, str) else str((value or {}).get("text", "") if isinstance(value, dict) else "")
-        text = render.unescape(text).strip()
+        text = html.unescape(text).strip()
         if not isinstance(session, Session) or not text or not isinstance(index, int):
             return None
         return text if self._truncate(session, index // 2) is not None else None

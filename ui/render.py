@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from html import escape, unescape
+from html import escape
 from urllib.parse import urlparse
 
 MARKER = re.compile(r"\[(\d{1,3})\]")
