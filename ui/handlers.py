@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 
-from rag.errors import MissingDependencyError, ModelUnavailableError, RagError, UserError
+from rag import MissingDependencyError, ModelUnavailableError, RagError, UserError
 
 from . import chats, render
 from .chats import Turn

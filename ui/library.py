@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from rag.errors import RagError
+from rag import RagError
 
 from . import render
 from .uploads import Refused, Saved, save_upload
