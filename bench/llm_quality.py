@@ -62,11 +62,9 @@ class ColdPrompts:
         return self.index.search(*args, **kwargs)
 
     def ask(self, *args, **kwargs):
-        from rag.llm.llamacpp import _LOADED
+        from rag.llm.llamacpp import reset_all
 
-        for llama, lock in _LOADED.values():
-            with lock:
-                llama.reset()
+        reset_all()
         return self.index.ask(*args, **kwargs)
 
 

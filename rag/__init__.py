@@ -15,7 +15,8 @@ __version__ = "0.1.0"
 
 from .errors import (  # noqa: E402
     AuthenticationError, IndexCorruptError, IndexLockedError, IndexMismatchError, IndexNotFoundError,
-    IngestError, MissingDependencyError, ModelError, ModelSpecError, ModelTimeoutError, ModelUnavailableError,
+    IngestError, MissingDependencyError, ModelCrashedError, ModelError, ModelSpecError, ModelTimeoutError,
+    ModelUnavailableError,
     QueryError, RagError, TestSetError, UserError,
 )
 from .schema import Answer, AnswerSentence, Article, Chunk, Citation, Hit, IndexReport, Skipped  # noqa: E402
@@ -39,5 +40,5 @@ __all__ = [
     "Skipped", "get_model", "register_provider", "providers", "__version__",
     "RagError", "UserError", "IndexNotFoundError", "IndexMismatchError", "QueryError", "ModelSpecError",
     "MissingDependencyError", "TestSetError", "IndexLockedError", "IndexCorruptError", "IngestError", "ModelError",
-    "ModelUnavailableError", "AuthenticationError", "ModelTimeoutError",
+    "ModelUnavailableError", "AuthenticationError", "ModelTimeoutError", "ModelCrashedError",
 ]

@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from .errors import UserError
+from .errors import RagError, UserError
 
 
 def _out(obj) -> None:
@@ -168,7 +168,7 @@ def cmd_chat(args) -> int:
             return 0
         try:
             ans = chat.ask(q)
-        except UserError as e:
+        except RagError as e:  # a bad question or a crashed model ends this answer, not the chat
             print(f"error: {e}", file=sys.stderr)
             continue
         print_answer(ans)

@@ -47,17 +47,8 @@ def run_checks(index_path: str | None = None) -> Iterator[Check]:
         else:
             yield "warn", f"{mod} is not installed: no {purpose}", f"pip install 'article-rag[{extra}]'"
 
-    if _has("rag.llm.gguf"):
-        try:
-            from .llm.gguf import known_models
-
-            for m in known_models():
-                if m.get("available"):
-                    yield "ok", f"GGUF model {m['name']} available", ""
-                else:
-                    yield "warn", f"GGUF model {m['name']} not installed", m.get("how_to_install", "")
-        except Exception as e:  # the doctor must report, not crash
-            yield "warn", f"could not list GGUF models: {e}", ""
+    if _has("llama_cpp"):
+        yield from _llama_checks()
 
     from .index import default_index_path
     from .store import Store
@@ -80,3 +71,42 @@ def run_checks(index_path: str | None = None) -> Iterator[Check]:
         store.close()
     except RagError as e:
         yield "fail", f"index {root}: {e}", ""
+
+
+def _llama_checks() -> Iterator[Check]:
+    """The llama.cpp build against this CPU, then a one-token smoke test per installed model, each in a subprocess:
+    a build made for another CPU dies with SIGILL, and the doctor must report that, not die of it."""
+    import subprocess
+
+    from .errors import RagError
+    from .llm.gguf import known_models, resolve_gguf
+    from .llm.llama_build import (
+        compiled_cpu_features, cpu_flags, installed_build_features, is_x86, smoke_test, unsupported_features,
+    )
+
+    fix = "bash scripts/install-llamacpp.sh --force"
+    try:
+        build = installed_build_features()
+    except (RuntimeError, subprocess.TimeoutExpired) as e:
+        yield "fail", f"llama.cpp: {e}", fix
+        return
+    flags = cpu_flags() if is_x86() else None
+    features = " ".join(compiled_cpu_features(build)) or "none reported"
+    bad = unsupported_features(build, flags)
+    if bad:
+        yield "fail", (f"llama.cpp was built for CPU features this host does not enable: {' '.join(bad)} "
+                       f"(build uses {features}); it would die with SIGILL"), fix
+    else:
+        yield "ok", f"llama.cpp build uses {features}, all enabled on this CPU", ""
+    for m in known_models():
+        if not m.get("available"):
+            yield "warn", f"GGUF model {m['name']} not installed", m.get("how_to_install", "")
+            continue
+        try:
+            reason = smoke_test(resolve_gguf(m["name"]))
+        except RagError as e:
+            reason = str(e)
+        if reason:
+            yield "fail", f"GGUF model {m['name']}: one-token smoke test failed: {reason}", fix
+        else:
+            yield "ok", f"GGUF model {m['name']} available; one-token smoke test passed", ""

@@ -292,7 +292,7 @@ def test_llamacpp_streams_several_pieces_matching_the_whole(smollm2: LlamaCppMod
 def test_llamacpp_through_get_model_shares_the_loaded_weights(smollm2: LlamaCppModel) -> None:
     again = get_model("llamacpp:smollm2-135m", n_ctx=2048, base_url=None)
     assert isinstance(again, LlamaCppModel)
-    assert load_llama(again.path, n_ctx=2048)[0] is load_llama(smollm2.path, n_ctx=2048)[0]
+    assert load_llama(again.path, n_ctx=2048) is load_llama(smollm2.path, n_ctx=2048)
     assert smollm2.count_tokens("It rained in Oslo on Tuesday.") > 3
 
 

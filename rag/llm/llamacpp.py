@@ -1,4 +1,4 @@
-"""Provider `llamacpp`: local GGUF models run in-process with llama-cpp-python.
+"""Provider `llamacpp`: local GGUF models run with llama-cpp-python in a worker process (see llama_worker.py).
 
 SPEC: `llamacpp:NAME_OR_PATH`, where NAME is a known model (see `rag.llm.gguf.known_models()`) and a path points
 at any .gguf file; `llamacpp` alone picks the best known model installed. Options: n_ctx (default 4096),
@@ -10,6 +10,7 @@ whole passages). Cut sources halve the answer time on the seed questions (bench/
 from __future__ import annotations
 
 import atexit
+import importlib.util
 import os
 import re
 import threading
@@ -17,18 +18,20 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..errors import MissingDependencyError, ModelError, ModelUnavailableError
+from ..errors import MissingDependencyError, ModelError
 from .base import Prompt, checked_options, register_provider
 from .gguf import default_model, resolve_gguf
+from .llama_worker import LlamaWorker
 
 DEFAULT_N_CTX = 4096
 DEFAULT_SOURCE_TOKENS = 80
 
-# Loading maps the file and builds the graph (measured 0.8-1.2 s for SmolLM2, 2.4-4.5 s for Qwen 0.5B on a busy
-# 2-core machine): each model is loaded once per process and shared. A Llama object keeps one KV cache and is
-# not thread-safe, so generation on it is serialised by its own lock.
-_LOADED: dict[tuple[str, int, int, int], tuple[Any, threading.Lock]] = {}
-_LOADING = threading.Lock()
+# Each model runs in a worker process (rag.llm.llama_worker): a native crash there is an error line here, not the
+# end of `rag serve`. Loading maps the file and builds the graph (measured 0.8-1.2 s for SmolLM2, 2.4-4.5 s for
+# Qwen 0.5B on a busy 2-core machine), so one worker per file and settings is started once and shared; it keeps
+# one KV cache, so its requests are serialised by the worker's lock.
+_WORKERS: dict[tuple[str, int, int, int], LlamaWorker] = {}
+_STARTING = threading.Lock()
 
 
 def _default_threads() -> int:
@@ -40,53 +43,48 @@ def _default_threads() -> int:
     return os.cpu_count() or 1
 
 
-def _llama_class() -> Any:
-    try:
-        from llama_cpp import Llama
-    except ImportError:
-        raise MissingDependencyError("llama-cpp-python", "llamacpp", "local GGUF models") from None
-    return Llama
+def _require_llama_cpp() -> None:
+    # Found, not imported: the library is only ever loaded inside the worker process.
+    if importlib.util.find_spec("llama_cpp") is None:
+        raise MissingDependencyError("llama-cpp-python", "llamacpp", "local GGUF models")
 
 
 def load_llama(path: Path, *, n_ctx: int = DEFAULT_N_CTX, n_threads: int | None = None,
-               n_batch: int = 512) -> tuple[Any, threading.Lock]:
-    """The shared llama_cpp.Llama for this file and settings, with the lock that guards it."""
+               n_batch: int = 512, model_id: str = "") -> LlamaWorker:
+    """The shared worker process for this file and settings, started and loaded if it is not running."""
     threads = n_threads or _default_threads()
-    key = (str(path), n_ctx, threads, n_batch)
-    with _LOADING:
-        if key not in _LOADED:
-            Llama = _llama_class()
-            try:
-                llama = Llama(
-                    model_path=str(path),
-                    n_ctx=n_ctx,
-                    n_threads=threads,
-                    n_threads_batch=threads,
-                    n_batch=n_batch,
-                    verbose=False,
-                )
-            except (ValueError, RuntimeError) as exc:
-                raise ModelUnavailableError(
-                    f"llama.cpp could not load {path} ({' '.join(str(exc).split())}); "
-                    "the file may be damaged or too new for the installed llama-cpp-python (upgrade it)"
-                ) from None
-            if not _LOADED:
-                atexit.register(_close_all)
-            _LOADED[key] = (llama, threading.Lock())
-        return _LOADED[key]
+    key = (str(Path(path).resolve()), n_ctx, threads, n_batch)
+    with _STARTING:
+        worker = _WORKERS.get(key)
+        if worker is None:
+            if not _WORKERS:
+                atexit.register(close_all)
+            worker = _WORKERS[key] = LlamaWorker(Path(path), n_ctx=n_ctx, n_threads=threads, n_batch=n_batch,
+                                                 model_id=model_id or f"llamacpp:{Path(path).name}")
+    with worker.lock:
+        worker.ensure()
+    return worker
 
 
-def _close_all() -> None:
-    # Freed by the garbage collector at interpreter exit, a Llama can outlive the llama.cpp bindings it needs and
-    # print "Exception ignored in Llama.__del__"; closing while they still exist avoids that.
-    # A model still generating in a daemon thread is left alone rather than waited for.
-    for llama, lock in list(_LOADED.values()):
-        if lock.acquire(timeout=1.0):
+def reset_all() -> None:
+    """Drop every worker's KV cache, so the next prompt is evaluated whole (benchmarks of cold prompts)."""
+    for worker in list(_WORKERS.values()):
+        worker.reset()
+
+
+def close_all() -> None:
+    """Stop every worker process (also run at interpreter exit)."""
+    for worker in list(_WORKERS.values()):
+        if worker.lock.acquire(timeout=1.0):
             try:
-                llama.close()
+                worker.stop()
             finally:
-                lock.release()
-    _LOADED.clear()
+                worker.lock.release()
+        else:  # still streaming in a daemon thread: end the process rather than wait
+            proc = worker.proc
+            if proc is not None:
+                proc.kill()
+    _WORKERS.clear()
 
 
 class LlamaCppModel:
@@ -95,7 +93,7 @@ class LlamaCppModel:
 
     def __init__(self, name: str = "", *, n_ctx: int = DEFAULT_N_CTX, n_threads: int | None = None,
                  n_batch: int = 512, seed: int = 0, source_tokens: int = DEFAULT_SOURCE_TOKENS) -> None:
-        _llama_class()  # fail at construction, not mid-answer, when the dependency is missing
+        _require_llama_cpp()  # fail at construction, not mid-answer, when the dependency is missing
         name = name or default_model()
         self.path = resolve_gguf(name)
         self.model_id = f"llamacpp:{name}"
@@ -109,18 +107,23 @@ class LlamaCppModel:
         return f"LlamaCppModel(model_id={self.model_id!r}, path={str(self.path)!r}, n_ctx={self.context_tokens})"
 
     def load(self) -> LlamaCppModel:
-        """Load the weights now (otherwise the first `generate` does); returns self."""
-        self._llama()
+        """Start the worker and load the weights now (otherwise the first `generate` does); returns self."""
+        self._worker()
         return self
+
+    @property
+    def worker_pid(self) -> int | None:
+        """The pid of the process running this model, or None when none is running."""
+        key = (str(self.path.resolve()), self.context_tokens, self.n_threads, self.n_batch)
+        worker = _WORKERS.get(key)
+        return worker.pid if worker and worker.alive() else None
 
     def count_tokens(self, text: str) -> int:
         """Tokens `text` takes in this model's vocabulary, for budgeting the prompt against `context_tokens`."""
-        llama, lock = self._llama()
-        with lock:
-            return len(llama.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+        return self._worker().tokenize(text)
 
     def generate(self, prompt: Prompt, *, stream: bool = False) -> Iterator[str]:
-        llama, lock = self._llama()
+        worker = self._worker()
         request = {
             "messages": list(prompt.messages) or _fallback_messages(prompt),
             "temperature": prompt.temperature,
@@ -129,32 +132,35 @@ class LlamaCppModel:
             "seed": self.seed,
         }
         if not stream:
-            with lock:
-                try:
-                    result = llama.create_chat_completion(**request)
-                except (ValueError, RuntimeError) as exc:
-                    raise self._generation_error(exc) from None
-            # Yielded after the lock is released, so a caller holding the generator does not block others.
-            yield result["choices"][0]["message"]["content"] or ""
-            return
-        # A stream holds the model until it ends or the caller closes it (or drops the generator).
-        with lock:
-            chunks = llama.create_chat_completion(**request, stream=True)
+            text = []
+            replies = worker.chat(request, stream=False)
             try:
-                for chunk in chunks:
-                    piece = chunk["choices"][0]["delta"].get("content")
-                    if piece:
-                        yield piece
-            except (ValueError, RuntimeError) as exc:
-                raise self._generation_error(exc) from None
+                for reply in replies:
+                    if "error" in reply:
+                        raise self._generation_error(reply["error"])
+                    text.append(reply.get("piece", ""))
             finally:
-                chunks.close()  # stops llama.cpp decoding when the caller abandons the stream
+                replies.close()
+            # Yielded after the worker is released, so a caller holding the generator does not block others.
+            yield "".join(text)
+            return
+        # A stream holds the worker until it ends or the caller closes it (or drops the generator); closing sends
+        # a cancel that stops llama.cpp decoding.
+        replies = worker.chat(request, stream=True)
+        try:
+            for reply in replies:
+                if "error" in reply:
+                    raise self._generation_error(reply["error"])
+                if reply.get("piece"):
+                    yield reply["piece"]
+        finally:
+            replies.close()
 
-    def _llama(self) -> tuple[Any, threading.Lock]:
-        return load_llama(self.path, n_ctx=self.context_tokens, n_threads=self.n_threads, n_batch=self.n_batch)
+    def _worker(self) -> LlamaWorker:
+        return load_llama(self.path, n_ctx=self.context_tokens, n_threads=self.n_threads, n_batch=self.n_batch,
+                          model_id=self.model_id)
 
-    def _generation_error(self, exc: Exception) -> ModelError:
-        text = " ".join(str(exc).split())
+    def _generation_error(self, text: str) -> ModelError:
         m = re.search(r"Requested tokens \((\d+)\) exceed context window of (\d+)", text)
         if m:
             return ModelError(
