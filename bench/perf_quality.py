@@ -37,7 +37,7 @@ def main() -> None:
     from rag.retrieval import fts_match, keyword_terms
 
     index = rag.Index.open(args.index, create=False)
-    store = index._store
+    store = index.store
     index.search("warm up", k=10)
     qs = _select(load_testset(TESTSET, split=args.split), args.limit, 0)  # the questions evaluate() picks
     matches = [fts_match(keyword_terms(q.question)) for q in qs]

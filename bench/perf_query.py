@@ -91,7 +91,7 @@ def main() -> None:
     t_first = time.perf_counter() - w0
     for q in queries[:5]:
         index.search(q, k=args.k)
-    store = index._store
+    store = index.store
     vi = store.vectors()
     n_articles, n_chunks = store.counts()
     out = {

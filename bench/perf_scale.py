@@ -79,7 +79,7 @@ def main() -> None:
 
     import synth
     from rag.retrieval import fts_match, keyword_terms
-    from rag.store import Filters, Store
+    from rag.storage import Filters, Store
 
     out: dict = {"index": str(args.index), "at": time.strftime("%Y-%m-%d %H:%M:%S"), "loadavg_start": os.getloadavg(),
                  "faiss_threads": faiss.omp_get_max_threads()}

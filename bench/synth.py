@@ -174,7 +174,7 @@ def manifest() -> dict:
 
 def generate(out: Path, n_chunks: int, *, seed: int = 0, commit_every: int = 20_000, log=print) -> dict:
     """Write articles until the index holds at least `n_chunks` chunks. Deterministic for (seed, n_chunks)."""
-    from rag.store import Store
+    from rag.storage import Store
 
     world = World.make(seed)
     rng = np.random.default_rng(seed + 1)

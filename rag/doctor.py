@@ -60,14 +60,14 @@ def run_checks(index_path: str | None = None) -> Iterator[Check]:
             yield "warn", f"could not list GGUF models: {e}", ""
 
     from .index import default_index_path
-    from .store import Store
+    from .storage import Store
 
     root = Path(index_path) if index_path else default_index_path()
     if not Store.exists(root):
         yield "warn", f"no index at {root}", f"rag index seeds/ --index {root}"
         return
     try:
-        from .store import Store as _S
+        from .storage import Store as _S
 
         store = _S.open(root, create=False)
         n_articles, n_chunks = store.counts()

@@ -204,29 +204,15 @@ def check_consistent(snap: Snapshot, reference: dict[str, list[tuple[int, int]]]
     return problems
 
 
-def _ids_of(faiss_index):
-    import faiss
-    import numpy as np
-
-    if hasattr(faiss_index, "id_map"):
-        return faiss.vector_to_array(faiss_index.id_map)
-    inv = faiss_index.invlists  # IVF: ids live in the inverted lists
-    parts = [faiss.rev_swig_ptr(inv.get_ids(i), inv.list_size(i)).copy()
-             for i in range(faiss_index.nlist) if inv.list_size(i)]
-    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
-
-
 def _file_ids(path: Path):
-    import faiss
+    from rag.storage.vectors import VectorIndex
 
-    return _ids_of(faiss.read_index(str(path)))
+    return VectorIndex.read(path).ids()
 
 
 def loaded_faiss_ids(index) -> list[int]:
     """Ids of the vector index a rag.Index actually searches with (after its own load / catch-up / rebuild)."""
-    vec = index._store.vectors()
-    ids = vec.ids() if hasattr(vec, "ids") else _ids_of(vec)
-    return sorted(int(i) for i in ids)
+    return sorted(int(i) for i in index.store.vectors().ids())
 
 
 def wait_for(predicate, timeout: float, interval: float = 0.05) -> bool:
@@ -259,23 +245,11 @@ def reference_build(corpus: Path, index_dir: Path, commit_every: int) -> Referen
     """Index `corpus` in this process with the same code path `rag index` uses, recording what every commit made
     visible (read back from SQLite right after it)."""
     import rag
-    from rag import store as store_mod
 
     committed: list[frozenset[str]] = [frozenset()]
-    original = store_mod.Writer.commit
-
-    def recording_commit(self):
-        was_pending = self._pending
-        original(self)
-        if was_pending:
-            committed.append(frozenset(self.store.article_hashes()))
-
-    store_mod.Writer.commit = recording_commit
-    try:
-        index = rag.Index.open(index_dir)
-        index.add([corpus], commit_every=commit_every)
-    finally:
-        store_mod.Writer.commit = original
+    index = rag.Index.open(index_dir)
+    index.store.on_commit.append(lambda _gen: committed.append(frozenset(index.store.article_hashes())))
+    index.add([corpus], commit_every=commit_every)
     snap = snapshot(index_dir)
     texts = {a.id: index.get_article(a.id).text for a in index.articles()}
     index.close()

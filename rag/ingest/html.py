@@ -8,8 +8,8 @@ import json
 import re
 
 from .cleaning import normalize_date, strip_header_lines
-from .errors import IngestError
-from .ingest_formats import Draft
+from ..errors import IngestError
+from .formats import Draft
 
 
 _META_KEYS = {

@@ -1,4 +1,4 @@
-"""Readers for text, PDF and JSON inputs (HTML is in rag.ingest_html). Each turns bytes into `Draft`s (raw text +
+"""Readers for text, PDF and JSON inputs (HTML is in rag.ingest.html). Each turns bytes into `Draft`s (raw text +
 metadata) or raises IngestError with a one-line reason; `rag.ingest` cleans the drafts into Articles. pypdf is
 imported inside the reader that uses it so that `import rag` stays fast."""
 
@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from .cleaning import normalize_date, strip_header_lines
-from .errors import IngestError
+from ..errors import IngestError
 
 
 @dataclass

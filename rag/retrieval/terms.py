@@ -1,18 +1,14 @@
-"""Hybrid retrieval: dense (FAISS inner product) + keyword (FTS5 BM25), fused by weighted reciprocal rank.
-
-Filters (outlets, date range) restrict both retrievers to the same chunk ids before ranking, so `k` results
-come back whenever that many match.
-"""
+"""What the retriever reads from text: the checked query, its keyword terms, and how well a passage's best sentence
+matches them (the re-scoring signal)."""
 
 from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import QueryError
+from ..errors import QueryError
 
 MAX_QUERY_CHARS = 4000
 
@@ -27,22 +23,6 @@ STOPWORDS = frozenset(
     while who whom why will with would you your yours yourself yourselves also according article articles report
     reported reports said says say""".split()
 )
-
-
-@dataclass(frozen=True)
-class RetrievalConfig:
-    candidates: int = 60              # per retriever, before fusion
-    rrf_k: float = 20.0
-    dense_weight: float = 0.5
-    keyword_weight: float = 1.0
-    fts_weights: tuple[float, float, float] = (2.0, 1.0, 1.0)  # title, outlet+date, body
-    route_outlets: bool = True        # outlets named in the query get their own sub-search
-    route_dates: bool = True          # so do publication dates named in the query
-    route_weight: float = 1.0         # weight of each routed sub-ranking ...
-    global_weight: float = 0.1        # ... and of the unrestricted ranking, when the query names outlets or dates
-    max_per_article: int = 0          # >0: at most this many chunks of one article before others are shown
-    rescore_depth: int = 30           # >0: re-score this many fused candidates by their best-matching sentence
-    rescore_weight: float = 4.0       # weight of that sentence match against the (max-normalised) fused score
 
 
 def check_query(query: str) -> str:
@@ -64,37 +44,6 @@ def keyword_terms(query: str) -> list[str]:
         if w not in STOPWORDS and (len(w) > 1 or w.isdigit()):
             seen.setdefault(w, None)
     return list(seen)
-
-
-def fts_match(terms: list[str]) -> str:
-    """An FTS5 query that ORs the terms; each is quoted, so no user text is parsed as FTS syntax."""
-    return " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
-
-
-def rrf(rankings: list[tuple[list[int], float]], k: float) -> dict[int, float]:
-    """Weighted reciprocal-rank fusion: sum over rankings of weight / (k + rank), rank from 1."""
-    scores: dict[int, float] = {}
-    for ids, weight in rankings:
-        if weight <= 0:
-            continue
-        for rank, cid in enumerate(ids, 1):
-            scores[cid] = scores.get(cid, 0.0) + weight / (k + rank)
-    return scores
-
-
-def dense_search(index, query_vec: np.ndarray, limit: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
-    import faiss
-
-    if index.ntotal == 0 or limit <= 0:
-        return []
-    q = np.ascontiguousarray(query_vec.reshape(1, -1), dtype=np.float32)
-    params = None
-    if allowed is not None:
-        if len(allowed) == 0:
-            return []
-        params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
-    scores, ids = index.search(q, min(limit, index.ntotal), params=params)
-    return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
 
 
 _SENT_SPLIT = re.compile(r"(?<=[.!?])[\"'”’)\]]*\s+|\n+")

@@ -6,7 +6,7 @@ html.parser fallback), .pdf (pypdf), .json (a list of records, one record, or {"
 .txt, binary files are skipped.
 
 Conventions every later stage relies on:
-- `Article.text` is the cleaned text (see rag.cleaning): whitespace normalised, boilerplate lines dropped, kept
+- `Article.text` is the cleaned text (see rag.ingest.cleaning): whitespace normalised, boilerplate lines dropped, kept
   lines unaltered. For .txt/.md the first line (the title when there is no front matter) stays in the text.
 - `Article.origin` is the absolute path of the file, plus "#i" for the i-th record (0-based) of a JSON/JSONL file.
   `Skipped.path` is the path as given or walked ("dir/a.jsonl:line 4" / "dir/a.json#3" for one bad record).
@@ -24,10 +24,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from .cleaning import clean_text, title_from_text
-from .errors import IngestError
-from .ingest_formats import BadRecord, Draft, decode_text, parse_json, parse_jsonl, parse_pdf, parse_text
-from .ingest_html import parse_html
-from .schema import Article, Skipped
+from ..errors import IngestError
+from .formats import BadRecord, Draft, decode_text, parse_json, parse_jsonl, parse_pdf, parse_text
+from .html import parse_html
+from ..schema import Article, Skipped
 
 __all__ = ["IngestResult", "article_id", "content_hash", "iter_inputs", "load", "clean_text"]
 
