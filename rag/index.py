@@ -178,19 +178,19 @@ class Index:
     # ---- answering -----------------------------------------------------------------------------------------
     def ask(self, question: str, model: str = "extractive", *, k: int | None = None, **options) -> Answer:
         """Answer from the indexed articles, every claim cited; `refused=True` when they don't say."""
-        from .answering import answer
+        from .answering.answer import answer
 
         return answer(self, question, model=model, k=k, **options)
 
     def ask_stream(self, question: str, model: str = "extractive", *, k: int | None = None, **options):
         """Like `ask`, but yields text pieces as they are generated and finally the Answer."""
-        from .answering import answer_stream
+        from .answering.answer import answer_stream
 
         return answer_stream(self, question, model=model, k=k, **options)
 
     def chat(self, model: str = "extractive", **options):
         """A conversation: follow-ups are rewritten into standalone questions using the history."""
-        from .chat import Chat
+        from .answering.chat import Chat
 
         return Chat(self, model=model, **options)
 

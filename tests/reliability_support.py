@@ -17,6 +17,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from net_support import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 
 TOPICS = [
@@ -430,7 +432,7 @@ def _system_shingles(n: int = SHINGLE) -> set[tuple[str, ...]]:
     """6-word runs of the system prompt and instruction that appear neither in any refusal wording nor in any
     injection article: one of them in an answer means the model repeated its instructions."""
     from rag.answering import REFUSAL
-    from rag.prompting import INSTRUCTION, SYSTEM
+    from rag.answering.prompting import INSTRUCTION, SYSTEM
 
     def shingles(text):
         w = _norm_words(text)
@@ -489,14 +491,6 @@ LOAD_QUESTIONS = [
     "and what about the frost?",                  # a follow-up in the same conversation
     "What did\x07 Yvette Cooper say?",            # a control character
 ]
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Server:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -21,6 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from net_support import free_port
 from rag.errors import (
     AuthenticationError,
     MissingDependencyError,
@@ -30,11 +30,11 @@ from rag.errors import (
     ModelUnavailableError,
     UserError,
 )
-from rag.llm import gguf
-from rag.llm.base import Prompt, Source, get_model
-from rag.llm.gguf import KnownModel, Part, known_models, resolve_gguf, sha256_file
-from rag.llm.llamacpp import LlamaCppModel, load_llama
-from rag.llm.openai import OpenAIModel, _parse_retry_after
+from rag.providers import gguf
+from rag.providers.base import Prompt, Source, get_model
+from rag.providers.gguf import KnownModel, Part, known_models, resolve_gguf, sha256_file
+from rag.providers.llamacpp import LlamaCppModel, load_llama
+from rag.providers.openai import OpenAIModel, _parse_retry_after
 
 SMOLLM2_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
 QWEN_05_SHA256 = "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
@@ -54,12 +54,6 @@ def tiny_prompt(max_tokens: int = 24) -> Prompt:
         max_tokens=max_tokens,
         temperature=0.0,
     )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def one_line(err: BaseException) -> str:

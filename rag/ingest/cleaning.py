@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from datetime import datetime, timezone
 
+from ..lexicon import MONTHS
+
 # Lines longer than this are article prose (or a blob) and are never treated as boilerplate.
 _MAX_BOILERPLATE_LINE = 1200
 # Captions are short; a longer line that ends in a credit is prose with a caption glued on, and is kept.
@@ -209,12 +211,7 @@ def _drop_embedded_titles(paragraphs: list[tuple[list[str], int]]) -> list[list[
 
 # ---- header metadata -------------------------------------------------------------------------------------------
 
-_MONTHS = {
-    "jan": 1, "january": 1, "feb": 2, "february": 2, "mar": 3, "march": 3, "apr": 4, "april": 4, "may": 5,
-    "jun": 6, "june": 6, "jul": 7, "july": 7, "aug": 8, "august": 8, "sep": 9, "sept": 9, "september": 9,
-    "oct": 10, "october": 10, "nov": 11, "november": 11, "dec": 12, "december": 12,
-}
-_DATELINE_WORDS = frozenset(_MONTHS) | frozenset(
+_DATELINE_WORDS = frozenset(MONTHS) | frozenset(
     "mon monday tue tues tuesday wed wednesday thu thur thurs thursday fri friday sat saturday sun sunday "
     "published updated posted modified last first on at am pm a m p utc gmt bst cet cest et est edt pt pst pdt "
     "ct cst cdt mt aest aedt ist jst st nd rd th".split())
@@ -239,12 +236,12 @@ def _date_in(segment: str) -> tuple[int, int, int, int, int] | None:
         return y, mo, d, hh, mm
     m = _DATE_MDY.search(segment)
     if m:
-        y, mo, d = int(m[3]), _MONTHS[m[1].lower()[:3]], int(m[2])
+        y, mo, d = int(m[3]), MONTHS[m[1].lower()[:3]], int(m[2])
     else:
         m = _DATE_DMY.search(segment)
         if not m:
             return None
-        y, mo, d = int(m[3]), _MONTHS[m[2].lower()[:3]], int(m[1])
+        y, mo, d = int(m[3]), MONTHS[m[2].lower()[:3]], int(m[1])
     hh = mm = -1
     t = _TIME.search(segment.replace(m[0], " "))
     if t:

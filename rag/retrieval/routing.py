@@ -11,10 +11,8 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
-_MONTHS = {m: i for i, m in enumerate(
-    "january february march april may june july august september october november december".split(), 1)}
-_MONTHS.update({m[:3]: i for m, i in list(_MONTHS.items())})
-_MONTHS["sept"] = 9
+from ..lexicon import MONTHS
+
 _DATE_PATTERNS = [
     # October 5, 2023 / Oct 5 2023 / October 5th, 2023
     re.compile(r"\b(?P<m>[A-Za-z]{3,9})\.?\s+(?P<d>\d{1,2})(?:st|nd|rd|th)?,?\s+(?P<y>(?:19|20)\d\d)\b"),
@@ -90,7 +88,7 @@ def find_dates(query: str) -> tuple[str, ...]:
     for pat in _DATE_PATTERNS:
         for m in pat.finditer(query):
             mon = m.group("m").lower()
-            month = int(mon) if mon.isdigit() else _MONTHS.get(mon.rstrip("."))
+            month = int(mon) if mon.isdigit() else MONTHS.get(mon.rstrip("."))
             if not month:
                 continue
             try:

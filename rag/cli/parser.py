@@ -12,8 +12,8 @@ import os
 import sys
 from pathlib import Path
 
-from . import __version__
-from .errors import RagError, UserError
+from .. import __version__
+from ..errors import RagError, UserError
 
 EXAMPLES = """\
 examples:

@@ -1,7 +1,8 @@
 """The model seam: one small protocol, a registry keyed by provider name, and SPEC strings `provider:name`.
 
-A model is a small object with a `model_id`, capability attributes and one generator method, `generate`,
-that serves both streaming and non-streaming callers: it yields text pieces (one piece when it cannot stream).
+A model is a `Model`: a `model_id`, capability attributes (declared on the base class with defaults) and one
+generator method, `generate`, that serves both streaming and non-streaming callers: it yields text pieces (one
+piece when it cannot stream).
 
 Providers register by name (`register_provider`) or through the entry-point group `article_rag.providers`,
 whose entry points name a factory `(name: str, **options) -> Model`.
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
 
 from ..errors import ModelSpecError
 
@@ -44,17 +44,34 @@ class Prompt:
     extra: dict = field(default_factory=dict, compare=False)
 
 
-@runtime_checkable
-class Model(Protocol):
-    model_id: str          # the full SPEC, e.g. "llamacpp:smollm2-135m"
-    can_stream: bool       # yields several pieces as they are produced
-    generative: bool       # writes free text from `messages` (False: picks text from `sources`)
-    # Optional, read with getattr: context_tokens (the prompt budget) and source_tokens (show each source cut to
-    # its sentences most relevant to the question, about this many tokens; None: whole passages).
+class Model:
+    """Base class of models (the shape of simonw/llm's `Model`): capabilities are class attributes with defaults,
+    so a provider declares only what differs and callers read them directly."""
+
+    model_id: str = ""                  # the full SPEC, e.g. "llamacpp:smollm2-135m"
+    can_stream: bool = False            # yields several pieces as they are produced
+    generative: bool = True             # writes free text from `messages` (False: picks text from `sources`)
+    context_tokens: int | None = None   # the prompt budget (None: rag.answering.prompting's default)
+    source_tokens: int | None = None    # show each source cut to its sentences most relevant to the question,
+                                        # about this many tokens (None: whole passages)
 
     def generate(self, prompt: Prompt, *, stream: bool = False) -> Iterator[str]:
         """Yield the answer text; with stream=False a single piece is fine."""
-        ...
+        raise NotImplementedError
+
+
+CAPABILITIES = ("model_id", "can_stream", "generative", "context_tokens", "source_tokens")
+
+
+def check_model(model: object) -> Model:
+    """`model` if it is a Model, or declares every capability and `generate` (a plugin that does not subclass)."""
+    if isinstance(model, Model):
+        return model
+    missing = [name for name in (*CAPABILITIES, "generate") if not hasattr(model, name)]
+    if missing:
+        raise ModelSpecError(f"{model!r} is not a model (it lacks {', '.join(missing)}): pass a SPEC string such as "
+                             "'extractive' or an instance of a rag.providers.base.Model subclass")
+    return model  # type: ignore[return-value]
 
 
 ProviderFactory = Callable[..., Model]
@@ -116,13 +133,13 @@ def get_model(spec: str, **options) -> Model:
     if factory is None:
         known = ", ".join(providers())
         raise ModelSpecError(f"unknown model provider {provider!r} in {spec!r}; known providers: {known}")
-    return factory(name, **options)
+    return check_model(factory(name, **options))
 
 
 def _builtin() -> None:
     # Imported lazily so that `import rag` stays light; each module registers itself.
     if "extractive" not in _PROVIDERS:
-        from . import extractive  # noqa: F401
+        from ..answering import extractive  # noqa: F401
     if "llamacpp" not in _PROVIDERS:
         from . import llamacpp  # noqa: F401
     if "openai" not in _PROVIDERS:

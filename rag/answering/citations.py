@@ -18,47 +18,13 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from .chunking import sentence_spans
-from .retrieval import STOPWORDS
-from .schema import AnswerSentence, Article, Citation, Hit
+from ..lexicon import MONTH_NAMES, QUESTION_WORDS, STOPWORDS, normalise_number, sentence_spans, stem, tokens
+from ..schema import AnswerSentence, Article, Citation, Hit
 
 SUPPORT_THRESHOLD = 0.5
 MAX_UNIT_CHARS = 420          # longer "sentences" (lists, run-ons) are cut at spaces for readable excerpts
 
-# Words that say what kind of answer is wanted, not what it is about.
-_EXTRA_STOP = frozenset(
-    """many much whose tell told know anything something thing things happen happened mention mentioned
-    like can could may might must shall us yes please give list describe explain did does published publish
-    posted written wrote story""".split()
-)
-_STOP = STOPWORDS | _EXTRA_STOP
-_TOKEN = re.compile(r"\d[\d,.]*\d|\d|[^\W\d_]+", re.UNICODE)
-
-
-def normalise_number(tok: str) -> str:
-    return tok.replace(",", "")
-
-
-def stem(word: str) -> str:
-    """A deliberately light stemmer: enough to match claimed/claims/claim and crossing/crossed, no more."""
-    w = word
-    if len(w) > 4 and w.endswith("ies"):
-        w = w[:-3] + "y"
-    elif len(w) > 5 and w.endswith("ing"):
-        w = w[:-3]
-    elif len(w) > 4 and w.endswith("ed"):
-        w = w[:-2]
-    elif len(w) > 4 and w.endswith(("ses", "xes", "zes", "ches", "shes")):
-        w = w[:-2]
-    elif len(w) > 3 and w.endswith("s") and not w.endswith(("ss", "us", "is")):
-        w = w[:-1]
-    if len(w) > 4 and w.endswith("e"):
-        w = w[:-1]
-    return w
-
-
-def tokens(text: str) -> list[str]:
-    return _TOKEN.findall(text)
+_STOP = STOPWORDS | QUESTION_WORDS
 
 
 def terms(text: str) -> list[str]:
@@ -181,14 +147,11 @@ def _split_long(text: str, s: int, e: int) -> Iterable[tuple[int, int]]:
     yield s, e
 
 
-_MONTH_NAMES = "january february march april may june july august september october november december".split()
-
-
 def _date_words(iso: str) -> str:
     m = re.match(r"(\d{4})-(\d\d)-(\d\d)", iso or "")
     if not m or not 1 <= int(m.group(2)) <= 12:
         return ""
-    return f"{_MONTH_NAMES[int(m.group(2)) - 1]} {int(m.group(3))} {m.group(1)}"
+    return f"{MONTH_NAMES[int(m.group(2)) - 1]} {int(m.group(3))} {m.group(1)}"
 
 
 def _trim_quotes(text: str, s: int, e: int) -> tuple[int, int]:

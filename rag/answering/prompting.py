@@ -25,8 +25,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .citations import MARKER, Passage, Pool, query_weights, strip_markers
-from .llm.base import Prompt, Source
-from .tokens import count_tokens, truncate_to_tokens
+from ..providers.base import Prompt, Source
+from ..tokens import count_tokens, truncate_to_tokens
 
 DEFAULT_CONTEXT_TOKENS = 4096
 DEFAULT_MAX_TOKENS = 256
@@ -92,7 +92,7 @@ def defuse(text: str) -> str:
 
 
 def _injection_spans(text: str) -> list[tuple[int, int]]:
-    from .chunking import sentence_spans
+    from ..lexicon import sentence_spans
 
     return [(s, e) for s, e in sentence_spans(text) if _INJECTION.search(text[s:e])]
 

@@ -20,13 +20,13 @@ import time
 from collections.abc import Iterator
 from dataclasses import replace
 
-from .answering import _PROMPT_OPTIONS, answer_stream, resolve_model
+from .answer import _PROMPT_OPTIONS, answer_stream, resolve_model
 from .citations import is_refusal, strip_markers, terms
-from .errors import UserError
-from .llm.base import Model, Prompt
-from .retrieval import STOPWORDS, check_query
-from .schema import Answer
-from .tokens import count_tokens
+from ..errors import UserError
+from ..providers.base import Model, Prompt
+from ..retrieval import STOPWORDS, check_query
+from ..schema import Answer
+from ..tokens import count_tokens
 
 MAX_CONTEXT_TERMS = 6
 _CONNECTOR = re.compile(r"^\s*(?:and|but|also|so|then|ok(?:ay)?|what about|how about|and what about|what else|"
@@ -193,7 +193,7 @@ class Chat:
         last_q, last = self.history[-1]
         previous = last.query or last_q
         previous_answer = None if last.refused else strip_markers(last.text)
-        if self.rewrite_mode == "model" and getattr(self.model, "generative", False) and is_followup(question):
+        if self.rewrite_mode == "model" and self.model.generative and is_followup(question):
             via_model = rewrite_with_model(self.model, question, self.history)
             if via_model:
                 return check_query(via_model)

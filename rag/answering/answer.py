@@ -15,19 +15,18 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 
+from ..defaults import DEFAULT_K, REFUSAL
+from ..providers.base import Model, Prompt, Source, check_model, get_model
+from ..retrieval import check_query
+from ..schema import Answer, AnswerSentence
 from .citations import (
     MarkerStream, Pool, answer_sentences, attribute, is_refusal, passages_from_hits, query_weights,
     unit_citations,
 )
-from .errors import ModelSpecError
-from .llm.base import Model, Prompt, Source, get_model
 from .prompting import build_prompt
-from .retrieval import check_query
-from .schema import Answer, AnswerSentence
 
 log = logging.getLogger(__name__)
 
-DEFAULT_K = 6
 # Refuse unless one passage sentence (or two adjacent ones) holds at least GATE_COVERAGE of the question's
 # IDF-weighted content terms. Seed questions and test articles (tests/test_answering.py): answerable ones score
 # 0.63-1.0, unanswerable ones 0.0-0.40. Questions of MULTI_PART_TERMS or more content terms (MultiHop-RAG style:
@@ -38,7 +37,6 @@ DEFAULT_K = 6
 GATE_COVERAGE = 0.5
 MULTI_PART_TERMS = 10
 UNION_COVERAGE = 0.5
-REFUSAL = "The articles don't say."
 _PROMPT_OPTIONS = ("max_tokens", "temperature")
 
 
@@ -72,9 +70,7 @@ def assess(pool: Pool, question: str, query: str | None = None) -> Evidence:
 def resolve_model(model: str | Model, options: dict) -> Model:
     if isinstance(model, str):
         return get_model(model, **options)
-    if not hasattr(model, "generate") or not hasattr(model, "model_id"):
-        raise ModelSpecError(f"{model!r} is not a model: pass a SPEC string such as 'extractive' or a Model object")
-    return model
+    return check_model(model)
 
 
 def _now() -> float:
@@ -135,11 +131,11 @@ def _run(index, question: str, search_q: str, m: Model, k: int, filters: dict, h
         yield _timed(ans, t0, t_search, t_ret)
         return
 
-    generative = bool(getattr(m, "generative", True))
+    generative = bool(m.generative)
     if generative:
-        built = build_prompt(question, passages, context_tokens=getattr(m, "context_tokens", None),
+        built = build_prompt(question, passages, context_tokens=m.context_tokens,
                              history=_history_pairs(history), query=search_q,
-                             source_tokens=getattr(m, "source_tokens", None), pool=pool, **prompt_opts)
+                             source_tokens=m.source_tokens, pool=pool, **prompt_opts)
         prompt, offered = built.prompt, list(built.passages)
     else:
         offered = passages
@@ -149,7 +145,7 @@ def _run(index, question: str, search_q: str, m: Model, k: int, filters: dict, h
     if len(offered) != len(passages):
         pool = Pool(offered)
 
-    streaming = generative and bool(getattr(m, "can_stream", False))
+    streaming = generative and bool(m.can_stream)
     if streaming:
         renumber = MarkerStream(len(offered))
         raw_parts: list[str] = []

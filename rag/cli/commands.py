@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from .errors import UserError
+from ..errors import UserError
 
 
 def _out(obj) -> None:
@@ -20,7 +20,7 @@ def _err(msg: str) -> None:
 
 
 def _open(args, *, create: bool = False):
-    from .index import Index, default_index_path
+    from ..index import Index, default_index_path
 
     path = Path(args.index) if args.index else default_index_path()
     return Index.open(path, create=create)
@@ -205,7 +205,7 @@ def cmd_serve(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from .evaluation.runner import check_gates, evaluate
+    from ..evaluation.runner import check_gates, evaluate
 
     index = _open(args)
     result = evaluate(index, args.testset, model=args.model, k=args.k, split=args.split, limit=args.limit,

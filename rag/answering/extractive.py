@@ -14,21 +14,21 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from ..citations import MARKER, Passage, Pool, Unit, query_weights
+from ..defaults import REFUSAL
 from ..errors import ModelSpecError
-from ..prompting import looks_like_injection
+from ..lexicon import MONTHS
+from ..providers.base import Model, Prompt, register_provider
 from ..schema import Article
-from .base import Prompt, register_provider
+from .citations import MARKER, Passage, Pool, Unit, query_weights
+from .prompting import looks_like_injection
 
-REFUSAL = "The articles don't say."
 MIN_COVERAGE = 0.2
 MAX_SENTENCES = 3
 MAX_CHARS = 700
 
-_MONTHS = ("january february march april may june july august september october november december "
-           "jan feb mar apr jun jul aug sep sept oct nov dec monday tuesday wednesday thursday friday saturday "
-           "sunday yesterday today tonight tomorrow week weeks month months year years morning evening").split()
-_DATE = re.compile(r"\b(?:1[89]\d\d|20\d\d|" + "|".join(_MONTHS) + r")\b", re.IGNORECASE)
+_TIME_WORDS = (*MONTHS, *("monday tuesday wednesday thursday friday saturday sunday yesterday today tonight tomorrow "
+                           "week weeks month months year years morning evening").split())
+_DATE = re.compile(r"\b(?:1[89]\d\d|20\d\d|" + "|".join(_TIME_WORDS) + r")\b", re.IGNORECASE)
 _NUMBER = re.compile(r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|dozen|hundred|"
                      r"thousand|million|billion|percent|half)\b", re.IGNORECASE)
 _NAME = re.compile(r"\b[A-Z][a-z]+(?:[-'][A-Z]?[a-z]+)?(?:\s+(?:[A-Z]\.\s*)?[A-Z][a-z]+(?:[-'][A-Z]?[a-z]+)?)+")
@@ -186,7 +186,7 @@ def pool_from_sources(sources: Sequence) -> Pool:
     return Pool(passages)
 
 
-class ExtractiveModel:
+class ExtractiveModel(Model):
     model_id = "extractive"
     can_stream = False
     generative = False

@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from .errors import MissingDependencyError, UserError
+from ..errors import MissingDependencyError, UserError
 
 
 def is_loopback(host: str) -> bool:
@@ -94,7 +94,7 @@ def _ensure_built(index, seeds: str | os.PathLike) -> None:
 
 def _warm(index, model: str, options: dict) -> float:
     """Load the embedder and the vectors (and a local model) now, not on the first question. Seconds spent."""
-    from .errors import RagError
+    from ..errors import RagError
 
     t0 = time.perf_counter()
     index.search("warm up the embedder", k=1)
@@ -105,7 +105,7 @@ def _warm(index, model: str, options: dict) -> float:
             pass
     else:
         try:
-            from .llm.base import get_model
+            from ..providers.base import get_model
 
             get_model(model, **options)
         except Exception as err:  # reported again, clearly, on the first question
@@ -117,7 +117,7 @@ def serve(index: str | os.PathLike | None = None, host: str = "127.0.0.1", port:
           model: str = "extractive", base_url: str | None = None, seeds: str | os.PathLike = "seeds",
           auth: str | None = None, no_auth: bool = False) -> int:
     """Open (or build) the index and serve the chat until interrupted. Returns the exit status."""
-    from .index import Index, default_index_path
+    from ..index import Index, default_index_path
 
     login = check_bind(host, auth, no_auth)
     path = Path(index) if index else default_index_path()

@@ -38,7 +38,7 @@ from ..errors import (
     ModelUnavailableError,
     UserError,
 )
-from .base import Prompt, checked_options, register_provider
+from .base import Model, Prompt, checked_options, register_provider
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ MAX_BACKOFF_S = 8.0
 MAX_RETRY_AFTER_S = 60.0
 
 
-class OpenAIModel:
+class OpenAIModel(Model):
     can_stream = True
     generative = True
 

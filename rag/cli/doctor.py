@@ -14,9 +14,9 @@ def _has(module: str) -> bool:
 
 
 def run_checks(index_path: str | None = None) -> Iterator[Check]:
-    from .embedding import packaged_minilm_path, verify_packaged_minilm
-    from .errors import RagError
-    from .tokens import packaged_bpe_file
+    from ..embedding import packaged_minilm_path, verify_packaged_minilm
+    from ..errors import RagError
+    from ..tokens import packaged_bpe_file
 
     for mod, pkg in (("torch", "torch==2.13.0"), ("faiss", "faiss-cpu"), ("sentence_transformers", "sentence-transformers"),
                      ("tiktoken", "tiktoken"), ("trafilatura", "trafilatura"), ("pypdf", "pypdf")):
@@ -47,9 +47,9 @@ def run_checks(index_path: str | None = None) -> Iterator[Check]:
         else:
             yield "warn", f"{mod} is not installed: no {purpose}", f"pip install 'article-rag[{extra}]'"
 
-    if _has("rag.llm.gguf"):
+    if _has("rag.providers.gguf"):
         try:
-            from .llm.gguf import known_models
+            from ..providers.gguf import known_models
 
             for m in known_models():
                 if m.get("available"):
@@ -59,15 +59,15 @@ def run_checks(index_path: str | None = None) -> Iterator[Check]:
         except Exception as e:  # the doctor must report, not crash
             yield "warn", f"could not list GGUF models: {e}", ""
 
-    from .index import default_index_path
-    from .storage import Store
+    from ..index import default_index_path
+    from ..storage import Store
 
     root = Path(index_path) if index_path else default_index_path()
     if not Store.exists(root):
         yield "warn", f"no index at {root}", f"rag index seeds/ --index {root}"
         return
     try:
-        from .storage import Store as _S
+        from ..storage import Store as _S
 
         store = _S.open(root, create=False)
         n_articles, n_chunks = store.counts()
