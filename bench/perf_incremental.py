@@ -76,7 +76,7 @@ def main() -> None:
         t_embed = time.perf_counter() - t
         gen = store.generation()
         t = time.perf_counter()
-        store._save_faiss(store.vectors(), gen)  # what every commit used to cost
+        store.vector_files.save(store.vectors(), gen)  # what every commit used to cost
         t_save = time.perf_counter() - t
         warm.append({"article": i, "chunks": report.chunks_embedded, "add_s": round(t_add, 3),
                      "embed_alone_s": round(t_embed, 3), "add_over_embed": round(t_add / t_embed, 3),

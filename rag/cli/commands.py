@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -236,7 +235,3 @@ def cmd_doctor(args) -> int:
         print(f"[{mark}] {what}" + (f" — {fix}" if fix else ""))
         ok &= status != "fail"
     return 0 if ok else 1
-
-
-def _env_flag(name: str) -> bool:
-    return os.environ.get(name, "").lower() in ("1", "true", "yes")
