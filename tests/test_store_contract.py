@@ -180,3 +180,26 @@ def test_recall_against_the_exact_backend(backend, reference):
         recalls.append(len(want & got) / 10)
     # flat and the reference are both exact; IVF probes a quarter of its lists here
     assert np.mean(recalls) >= (0.99 if kind != "faiss-ivf" else 0.9), np.mean(recalls)
+
+
+def test_articles_sources_and_generation(backend):
+    _, store, _ = backend
+    got = store.get_articles(["a7", "a8", "missing"])
+    assert set(got) == {"a7", "a8"} and got["a7"] == ARTICLES["a7"]
+    assert store.sources() == [("Outlet 0", 20), ("Outlet 1", 19), ("Outlet 2", 20), ("Rare Outlet", 1)]
+    before = store.generation()
+    store.delete("a8")
+    assert store.generation() > before
+
+
+def test_the_retriever_runs_on_the_backend(backend):
+    from rag.retrieval import RetrievalConfig, Retriever
+
+    _, store, _ = backend
+    target = CORPUS[5][2][2]  # the vector of chunk 2 of article a5
+    retriever = Retriever(store, lambda _q: target, RetrievalConfig())
+    hits = retriever.search("w5x2 common", k=3)
+    assert hits[0].article.id == "a5" and hits[0].text == "w5x2 common"
+    assert hits[0].text == hits[0].article.text[hits[0].start:hits[0].end]
+    rare = retriever.search("common", k=20, sources=["Rare Outlet"])
+    assert {h.article.id for h in rare} == {"a7"} and len(rare) == PER

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import UserError
 from ..schema import Hit
-from ..storage import Filters, Store
+from ..storage import ChunkStore, Filters
 from .fusion import ranked as by_score, rrf
 from .routing import OutletMatcher, analyze
 from .terms import check_query, keyword_terms, sentence_match
@@ -37,9 +37,9 @@ class RetrievalConfig:
 
 
 class Retriever:
-    """Searches one store. `embed_query` turns a question into its vector (loaded lazily by the caller)."""
+    """Searches one store (any backend of the contract in rag/storage/base.py). `embed_query` turns a question into its vector (loaded lazily by the caller)."""
 
-    def __init__(self, store: Store, embed_query: Callable[[str], np.ndarray], config: RetrievalConfig):
+    def __init__(self, store: ChunkStore, embed_query: Callable[[str], np.ndarray], config: RetrievalConfig):
         self.store = store
         self.embed_query = embed_query
         self.config = config
@@ -76,7 +76,7 @@ class Retriever:
 
     def _rescore(self, terms: list[str], ranked: list[tuple[int, float]], cfg: RetrievalConfig) -> list[tuple[int, float]]:
         head, tail = ranked[: cfg.rescore_depth], ranked[cfg.rescore_depth:]
-        rows = self.store.get_chunks([c for c, _ in head])
+        rows = self.store.locate([c for c, _ in head])
         arts = self.store.get_articles(r[0] for r in rows.values())
         texts = [arts[rows[c][0]].text[rows[c][1]:rows[c][2]] if c in rows and rows[c][0] in arts else "" for c, _ in head]
         match = sentence_match(terms, texts)
@@ -105,7 +105,7 @@ class Retriever:
         return self._matcher[1]
 
     def _hits(self, ranked: list[tuple[int, float]], k: int, signals: dict[str, dict[int, int]]) -> list[Hit]:
-        rows = self.store.get_chunks([c for c, _ in ranked])
+        rows = self.store.locate([c for c, _ in ranked])
         # deleted by a concurrent writer after ranking -> absent from rows
         ranked = [(c, s) for c, s in ranked if c in rows]
         cap = self.config.max_per_article

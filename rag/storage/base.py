@@ -1,8 +1,8 @@
 """The store contract: what retrieval and indexing need from a place that keeps chunks, whatever engine it is.
 
 Small on purpose (like txtai's `ann/base.py`): upsert an article's chunks with their vectors and metadata, delete
-by article, dense and keyword search under the same filters, count, persist, close, and a record of how the store
-was built. Filters are data (a frozen dataclass, like LlamaIndex's `VectorStoreQuery`), so every backend applies
+by article, dense and keyword search under the same filters, locate chunks and read articles back, count, persist,
+close, and a record of how the store was built. The retriever (rag/retrieval/retriever.py) uses only these. Filters are data (a frozen dataclass, like LlamaIndex's `VectorStoreQuery`), so every backend applies
 exactly the same restriction. Chunk ids are the store's own (positive integers, never reused).
 
 Backends: `rag.storage.embedded.Store` (SQLite + FTS5 + FAISS, the default on disk) and
@@ -12,7 +12,7 @@ Backends: `rag.storage.embedded.Store` (SQLite + FTS5 + FAISS, the default on di
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -78,6 +78,18 @@ class ChunkStore(ABC):
     @abstractmethod
     def locate(self, chunk_ids: Sequence[int]) -> dict[int, tuple[str, int, int]]:
         """chunk id -> (article id, start, end); unknown ids are absent."""
+
+    @abstractmethod
+    def get_articles(self, ids: Iterable[str]) -> dict[str, Article]:
+        """The stored articles (with their cleaned text) among `ids`; unknown ids are absent."""
+
+    @abstractmethod
+    def sources(self) -> list[tuple[str, int]]:
+        """Outlets with their article counts, by name."""
+
+    @abstractmethod
+    def generation(self) -> int:
+        """A number that grows with every committed change (callers cache per generation)."""
 
     @abstractmethod
     def count(self) -> int:

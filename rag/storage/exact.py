@@ -8,12 +8,13 @@ replaced atomically, so a crash leaves the previous persisted state whole.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import math
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -34,9 +35,10 @@ class ExactStore(ChunkStore):
         self.root = Path(root) if root is not None else None
         self.manifest = {**(manifest or {}), "dim": dim}
         self._next_id = 1  # ids only grow, never reused (as in the embedded store)
-        self._articles: dict[str, tuple[str, str]] = {}  # id -> (source, published_at)
+        self._articles: dict[str, dict] = {}  # id -> the Article's fields
         self._chunks: dict[int, dict] = {}  # id -> article_id, start, end, fields (title, header, body)
         self._vectors: dict[int, np.ndarray] = {}
+        self._generation = 0
 
     @classmethod
     def open(cls, root: Path, *, dim: int, manifest: dict | None = None) -> "ExactStore":
@@ -50,7 +52,7 @@ class ExactStore(ChunkStore):
             store.manifest = data["manifest"]
             store.dim = int(store.manifest["dim"])
             store._next_id = data["next_id"]
-            store._articles = {a: tuple(v) for a, v in data["articles"].items()}
+            store._articles = data["articles"]
             store._chunks = {int(c): v for c, v in data["chunks"].items()}
             store._vectors = {int(c): vecs[i] for i, c in enumerate(data["order"])}
         return store
@@ -59,7 +61,8 @@ class ExactStore(ChunkStore):
         if len(chunks) != len(vectors):
             raise ValueError("one vector per chunk")
         self.delete(article.id)
-        self._articles[article.id] = (article.source, article.published_at)
+        self._articles[article.id] = dataclasses.asdict(article)
+        self._generation += 1
         title, header = fts_header(article)
         ids = []
         for chunk, vec in zip(chunks, np.asarray(vectors, dtype=np.float32)):
@@ -74,14 +77,16 @@ class ExactStore(ChunkStore):
         gone = [c for c, row in self._chunks.items() if row["article_id"] == article_id]
         for c in gone:
             del self._chunks[c], self._vectors[c]
-        self._articles.pop(article_id, None)
+        if self._articles.pop(article_id, None) is not None:
+            self._generation += 1
         return len(gone)
 
     def _allowed(self, filters: Filters | None) -> list[int]:
         ids = sorted(self._chunks)
         if filters is None or not filters.active:
             return ids
-        return [c for c in ids if filters.admits(*self._articles[self._chunks[c]["article_id"]])]
+        meta = {a: (v["source"], v["published_at"]) for a, v in self._articles.items()}
+        return [c for c in ids if filters.admits(*meta[self._chunks[c]["article_id"]])]
 
     def dense_search(self, query: np.ndarray, k: int, filters: Filters | None = None) -> list[tuple[int, float]]:
         ids = self._allowed(filters)
@@ -121,6 +126,16 @@ class ExactStore(ChunkStore):
     def locate(self, chunk_ids: Sequence[int]) -> dict[int, tuple[str, int, int]]:
         return {int(c): (r["article_id"], r["start"], r["end"])
                 for c in chunk_ids if (r := self._chunks.get(int(c))) is not None}
+
+    def get_articles(self, ids: Iterable[str]) -> dict[str, Article]:
+        return {a: Article(**self._articles[a]) for a in ids if a in self._articles}
+
+    def sources(self) -> list[tuple[str, int]]:
+        counts = Counter(v["source"] for v in self._articles.values() if v["source"])
+        return sorted(counts.items())
+
+    def generation(self) -> int:
+        return self._generation
 
     def count(self) -> int:
         return len(self._chunks)
