@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 
 from rag.errors import ModelCrashedError, ModelTimeoutError
-from rag.llm.base import Prompt, Source
-from rag.llm.llama_build import (
+from rag.providers.base import Prompt, Source
+from rag.providers.llama_build import (
     cmake_args, cpu_flags, installed_build_features, parse_system_info, unsupported_features,
 )
-from rag.llm.llamacpp import LlamaCppModel
+from rag.providers.llamacpp import LlamaCppModel
 
 # Flags as /proc/cpuinfo lists them on the two kinds of host this project runs on (trimmed to what matters).
 INTEL_AMX = frozenset("fpu sse4_2 avx avx2 fma f16c bmi2 avx512f avx512dq avx512bw avx512vl avx512vbmi "
@@ -86,7 +86,7 @@ def test_the_installed_build_only_uses_features_this_host_enables() -> None:
     build = installed_build_features()
     assert build.get("AVX2") == "1" or "avx2" not in (cpu_flags() or set())
     assert unsupported_features(build, cpu_flags()) == []
-    check = subprocess.run([sys.executable, "-m", "rag.llm.llama_build", "check"], capture_output=True, text=True)
+    check = subprocess.run([sys.executable, "-m", "rag.providers.llama_build", "check"], capture_output=True, text=True)
     assert check.returncode == 0, check.stderr
 
 
