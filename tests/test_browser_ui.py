@@ -23,7 +23,8 @@ from pathlib import Path
 import pytest
 
 from conftest import DATA, ROOT, SEEDS
-from test_browser import ANSWER_TIMEOUT_MS, CHROMIUM, CHROMIUM_ARGS, START_TIMEOUT_S, _free_port
+from net_support import free_port as _free_port
+from test_browser import ANSWER_TIMEOUT_MS, CHROMIUM, CHROMIUM_ARGS, START_TIMEOUT_S
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
