@@ -523,7 +523,8 @@ CONTRAST_JS = """
 MESSAGE_STYLES = [".rag-answer", "a.rag-cite", ".rag-searched", ".rag-refusal", ".rag-refusal-hint", ".rag-filtered",
                   ".rag-error", ".rag-fallback", ".rag-stopped", ".rag-unsupported", ".rag-unsupported-note",
                   ".rag-chip", ".rag-chips-label", ".rag-meta", ".rag-context", ".rag-context mark",
-                  ".rag-source-title", ".rag-weak-note", ".rag-panel-q", "button.rag-open"]
+                  ".rag-source-title", ".rag-weak-note", ".rag-panel-q", "button.rag-open", "#rag-header .rag-sub",
+                  ".rag-stats"]
 # Styles no question of this test produces (an LLM's unsupported sentence, a stopped answer): put into the real
 # chat with the app's classes so the real CSS is measured.
 SAMPLES = """() => {
@@ -552,17 +553,21 @@ def test_every_message_style_has_aa_contrast(chromium, server, shots, theme):
         _settings(page)
         _pick(page, "rag-outlets", "Metro Daily")
         _ask(page, APPLE_QUESTION)                       # a refusal under filters
+        measured = _contrast(page)                       # with the closest passages under Sources
         if theme == "dark":
             page.locator("#rag-chat").scroll_into_view_if_needed()
             _shot(page, shots, "dark.png", full_page=False)
         page.fill("#rag-from input, #rag-from textarea", "2024-13-01")
         _ask(page, "Anything about bridges?")            # an error box (a bad date)
         page.evaluate(SAMPLES)
-        measured = _contrast(page)
+        measured += [m for m in _contrast(page) if m["sel"] not in {x["sel"] for x in measured}]
         seen = {m["sel"] for m in measured}
         assert {".rag-answer", ".rag-refusal", ".rag-error", ".rag-filtered", ".rag-chip", "a.rag-cite",
-                ".rag-stopped", ".rag-unsupported-note"} <= seen, seen
+                ".rag-stopped", ".rag-unsupported-note", ".rag-meta", ".rag-context", ".rag-context mark",
+                ".rag-weak-note", "button.rag-open"} <= seen, seen
         low = [m for m in measured if m["ratio"] < 4.5]
+        worst = min(measured, key=lambda m: m["ratio"])
+        print(f"\n{theme}: {len(measured)} styles, lowest contrast {worst['ratio']:.2f}:1 ({worst['sel']})")
         assert not low, f"below WCAG AA 4.5:1 in {theme} mode: {low}"
     finally:
         context.close()

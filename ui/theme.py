@@ -12,8 +12,8 @@ CSS = """
 #rag-header { display: flex; align-items: baseline; justify-content: space-between; flex-wrap: wrap; gap: 8px;
   padding: 4px 2px 8px; border-bottom: 1px solid var(--border-color-primary); margin-bottom: 4px; }
 #rag-header h1 { font-size: 1.45rem; margin: 0; font-weight: 700; letter-spacing: -0.01em; }
-#rag-header .rag-sub { color: var(--body-text-color-subdued); font-size: 0.92rem; }
-.rag-stats { display: flex; gap: 14px; flex-wrap: wrap; font-size: 0.9rem; color: var(--body-text-color-subdued); }
+#rag-header .rag-sub { color: #475569; font-size: 0.92rem; }
+.rag-stats { display: flex; gap: 14px; flex-wrap: wrap; font-size: 0.9rem; color: #475569; }
 .rag-stats b { color: var(--body-text-color); }
 
 /* answers */
@@ -40,7 +40,7 @@ a.rag-cite:hover, .message a[href*="#src-"]:hover { background: #1d4ed8; color: 
 #rag-sources-col { position: sticky; top: 8px; align-self: flex-start; }
 #rag-sources { max-height: 74vh; overflow-y: auto; padding-right: 4px; }
 .rag-sources { display: flex; flex-direction: column; gap: 10px; }
-.rag-panel-q { font-size: 0.85rem; color: var(--body-text-color-subdued); }
+.rag-panel-q { font-size: 0.85rem; color: #475569; }
 .rag-source { border: 1px solid var(--border-color-primary); border-radius: 12px; padding: 10px 12px;
   background: var(--background-fill-primary); scroll-margin-top: 12px; transition: box-shadow .3s, border-color .3s; }
 .rag-source-head { display: flex; gap: 10px; align-items: flex-start; margin-bottom: 6px; }
@@ -65,7 +65,7 @@ button.rag-open { font-size: 0.8rem; padding: 2px 10px; border-radius: 8px; curs
 button.rag-open:hover { background: #1d4ed8; color: #fff; }
 .rag-sources-weak .rag-context mark { background: #e5e7eb; }
 .rag-weak-note { font-size: 0.85rem; color: #991b1b; }
-.rag-empty { color: var(--body-text-color-subdued); font-size: 0.9rem; padding: 16px 4px; }
+.rag-empty { color: #475569; font-size: 0.9rem; padding: 16px 4px; }
 
 /* library */
 .rag-table { width: 100%; border-collapse: collapse; font-size: 0.9rem; border: none !important; }
@@ -81,7 +81,7 @@ button.rag-open:hover { background: #1d4ed8; color: #fff; }
 .rag-report-mixed { background: #fffbeb; border-color: #fde68a; color: #78350f; }
 .rag-report-bad { background: #fef2f2; border-color: #fca5a5; color: #7f1d1d; }
 .rag-skipped ul { margin: 4px 0 0 18px; padding: 0; }
-.rag-model-help { font-size: 0.85rem; color: var(--body-text-color-subdued); }
+.rag-model-help { font-size: 0.85rem; color: #475569; }
 .rag-model-help summary { cursor: pointer; }
 .rag-model-help code { font-size: 0.75rem; word-break: break-all; }
 .rag-model-help li { margin: 4px 0; }
@@ -160,7 +160,8 @@ _DARK = (
     (".rag-unsupported", "background: #422006; color: #fde68a;"),
     (".rag-unsupported-note, .rag-fallback, .rag-model-missing",
      "background: #2a1a05; border-color: #92400e; color: #fde68a;"),
-    (".rag-searched, .rag-meta, .rag-stopped, .rag-chips-label", "color: #cbd5e1;"),
+    (".rag-searched, .rag-meta, .rag-stopped, .rag-chips-label, .rag-panel-q, .rag-empty, #rag-header .rag-sub, "
+     ".rag-stats, .rag-model-help", "color: #cbd5e1;"),
     (".rag-context", "color: #e2e8f0;"),
     ('a.rag-cite, .message a[href*="#src-"]', "color: #bfdbfe !important; background: #1e3a8a;"),
     (".rag-excerpt-n", "color: #93c5fd;"),
