@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import QueryError
+from .sentences import split_sentences
 
 MAX_QUERY_CHARS = 4000
 
@@ -97,9 +98,6 @@ def dense_search(index, query_vec: np.ndarray, limit: int, allowed: np.ndarray |
     return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
 
 
-_SENT_SPLIT = re.compile(r"(?<=[.!?])[\"'”’)\]]*\s+|\n+")
-
-
 @functools.lru_cache(maxsize=200_000)
 def _stem(w: str) -> str:
     # crude, but symmetric for query and passage: enough to match "claims"/"claim", "reported"/"reports"
@@ -118,7 +116,7 @@ def sentence_match(terms: list[str], texts: list[str]) -> list[float]:
     q = {_stem(t) for t in terms}
     if not q or not texts:
         return [0.0] * len(texts)
-    sent_sets = [[{_stem(w) for w in _WORD.findall(s.lower())} for s in _SENT_SPLIT.split(t) if s.strip()]
+    sent_sets = [[{_stem(w) for w in _WORD.findall(s.lower())} for s in split_sentences(t)]
                  for t in texts]
     n = len(texts)
     df = {t: sum(1 for sents in sent_sets if any(t in s for s in sents)) for t in q}
