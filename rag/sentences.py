@@ -138,6 +138,8 @@ def _after_period(head: str, following: str, quoted: bool) -> bool | None:
         return not (quoted or head[-1] != "." or _is_abbreviation(word))
     if head[-1] in "!?…" or head.endswith(".."):
         return True
+    if word.isupper() and len(word) > 1 and word.isalpha():
+        return True  # "Annapolis, MD.", "San Diego, CA.": an upper-case acronym is a word, not "Md." or "ca."
     if low in _TITLES:
         return False
     if first[:1].isdigit():
