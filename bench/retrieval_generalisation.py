@@ -47,11 +47,16 @@ VARIANTS: dict[str, dict] = {
 }
 
 
-def natural_subset(split: str, tmp: Path) -> Path:
+def natural_subset(name: str, tmp: Path) -> Path:
+    """natural-dev / natural-test: that split's answerable questions; '-orig' / '-para' keep only the written
+    questions / only their paraphrases."""
+    parts = name.split("-")
+    split, kind = parts[1], (parts[2] if len(parts) > 2 else "all")
     rows = [json.loads(line) for line in NATURAL.read_text(encoding="utf-8").splitlines() if line.strip()]
-    path = tmp / f"natural-{split}.jsonl"
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows
-                            if r["split"] == split and r["answerable"]), encoding="utf-8")
+    keep = [r for r in rows if r["answerable"] and (split == "all" or r["split"] == split)
+            and (kind == "all" or (kind == "para") == ("variant_of" in r))]
+    path = tmp / f"{name}.jsonl"
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in keep), encoding="utf-8")
     return path
 
 
@@ -62,7 +67,8 @@ def main() -> None:
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="ad-hoc override (JSON values)")
     ap.add_argument("--label", default=None, help="name of the --set variant")
     ap.add_argument("--sets", nargs="+", default=["natural-dev", "mh-dev"],
-                    choices=["natural-dev", "natural-test", "natural-all", "mh-dev", "mh-test"])
+                    choices=[f"natural-{s}{k}" for s in ("dev", "test", "all") for k in ("", "-orig", "-para")]
+                    + ["mh-dev", "mh-test"])
     ap.add_argument("--mh-limit", type=int, default=None, help="seeded sample of MultiHop-RAG questions")
     ap.add_argument("--rows-dir", type=Path, default=None, help="also write per-question rows here")
     args = ap.parse_args()
@@ -78,8 +84,7 @@ def main() -> None:
                 k: tuple(v) if isinstance(v, list) else v for k, v in override.items()})
             for qset in args.sets:
                 if qset.startswith("natural"):
-                    part = qset.split("-", 1)[1]
-                    path, split, limit = (NATURAL, "all", None) if part == "all" else (natural_subset(part, tmp), "all", None)
+                    path, split, limit = natural_subset(qset, tmp), "all", None
                 else:
                     path, split, limit = MULTIHOP, qset.split("-", 1)[1], args.mh_limit
                 t = time.time()

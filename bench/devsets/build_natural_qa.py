@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from natural_qa_src import ROWS, UNANSWERABLE  # noqa: E402
+from natural_qa_src import PARAPHRASES, ROWS, UNANSWERABLE  # noqa: E402
 
 DEFAULT_CORPUS = Path("/work/shared/datasets/multihop-rag/corpus.json")
 
@@ -58,6 +58,12 @@ def build(corpus_path: Path) -> list[dict]:
             "split": split_of(art["title"]), "source": art["source"], "category": art["category"],
             "published_at": art["published_at"],
         })
+    by_id = {r["id"]: r for r in out}
+    for n, (orig, question) in enumerate(PARAPHRASES, 1):
+        if orig not in by_id:
+            errors.append(f"paraphrase {n}: no question {orig}")
+            continue
+        out.append({**by_id[orig], "id": f"nq-p{n:02d}", "question": question, "variant_of": orig})
     if errors:
         raise SystemExit("\n".join(errors))
     for n, (question, as_of) in enumerate(UNANSWERABLE, 1):
