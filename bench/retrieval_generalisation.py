@@ -71,6 +71,7 @@ def main() -> None:
                     + ["mh-dev", "mh-test"])
     ap.add_argument("--mh-limit", type=int, default=None, help="seeded sample of MultiHop-RAG questions")
     ap.add_argument("--rows-dir", type=Path, default=None, help="also write per-question rows here")
+    ap.add_argument("--code", default="this branch", help="label of the code under test (e.g. 'main')")
     args = ap.parse_args()
     index = rag.Index.open(args.index, create=False)
     index.search("warm up", k=10)
@@ -90,7 +91,7 @@ def main() -> None:
                 t = time.time()
                 res = evaluate(index, path, split=split, retrieval_only=True, limit=limit, progress=False)
                 o = res.metrics["overall"]
-                row = {"variant": name, "override": override, "set": qset, "limit": limit,
+                row = {"variant": name, "override": override, "set": qset, "limit": limit, "code": args.code,
                        "n": o["n_retrieval_scored"], "hits@1": o["hits@1"], "hits@4": o["hits@4"],
                        "hits@10": o["hits@10"], "mrr@10": o["mrr@10"],
                        "search_p50_ms": o["latency_retrieve_p50_ms"], "wall_s": round(time.time() - t, 1),
@@ -108,5 +109,25 @@ def main() -> None:
                       flush=True)
 
 
+def write_table() -> None:
+    """bench/results/retrieval_generalisation.md: one row per (index, code, variant), one column group per set."""
+    rows = json.loads(OUT_JSON.read_text()) if OUT_JSON.exists() else []
+    sets = [s for s in ("natural-dev-orig", "natural-dev-para", "natural-test-orig", "natural-test-para", "mh-dev",
+                        "mh-test") if any(r["set"] == s for r in rows)]
+    table: dict[tuple, dict] = {}
+    for r in rows:  # the latest run of a (index, label, variant, set) wins
+        table.setdefault((r["index"], r.get("code", "this branch"), r["variant"]), {})[r["set"]] = r
+    head = "| index | code | variant | override | " + " | ".join(
+        f"{s} H@10 / MRR@10 (n)" for s in sets) + " |"
+    lines = [head, "|" + "---|" * (4 + len(sets))]
+    for (index, code, variant), by_set in table.items():
+        override = next(iter(by_set.values()))["override"]
+        cells = [f"{by_set[s]['hits@10']:.3f} / {by_set[s]['mrr@10']:.3f} ({by_set[s]['n']})" if s in by_set else ""
+                 for s in sets]
+        lines.append(f"| {index} | {code} | {variant} | `{json.dumps(override)}` | " + " | ".join(cells) + " |")
+    (RESULTS / "retrieval_generalisation_table.md").write_text("\n".join(lines) + "\n")
+
+
 if __name__ == "__main__":
     main()
+    write_table()
