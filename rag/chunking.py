@@ -8,13 +8,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from .lexicon import sentence_spans
 from .schema import Article, Chunk
-from .sentences import sentence_spans  # noqa: F401 (citations and prompting import it from here)
 from .tokens import count_tokens
 
 DEFAULT_CHUNK_TOKENS = 200
 DEFAULT_OVERLAP_TOKENS = 24
-
 
 @dataclass(frozen=True)
 class ChunkSettings:

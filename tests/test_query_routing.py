@@ -1,6 +1,6 @@
 """Outlet routing (rag.query) must fire on outlet names, not on ordinary words that spell one."""
 
-from rag.query import OutletMatcher, analyze
+from rag.retrieval.routing import OutletMatcher, analyze
 
 SOURCES = ["The Independent - Sports", "The Independent - Travel", "The Verge", "TechCrunch", "Fortune", "Wired",
            "The Age", "Cnbc | World Business News Leader"]
