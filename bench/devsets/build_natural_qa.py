@@ -55,6 +55,7 @@ def build(corpus_path: Path) -> list[dict]:
         out.append({
             "id": f"nq-{n:03d}", "question": question, "answers": answers, "evidence": evidence,
             "answerable": True, "as_of": (published + dt.timedelta(days=days)).isoformat(), "kind": kind,
+            "type": kind,
             "split": split_of(art["title"]), "source": art["source"], "category": art["category"],
             "published_at": art["published_at"],
         })
@@ -70,7 +71,7 @@ def build(corpus_path: Path) -> list[dict]:
         kind = "yesno" if question.split()[0] in {"Did", "Does", "Is", "Was"} else "entity"
         out.append({
             "id": f"nq-null-{n:02d}", "question": question, "answers": [], "evidence": [], "answerable": False,
-            "as_of": as_of, "kind": kind, "split": "test" if n % 3 == 0 else "dev",
+            "as_of": as_of, "kind": kind, "type": "unanswerable", "split": "test" if n % 3 == 0 else "dev",
         })
     return out
 
