@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterator
+
+# The one sentence splitter (abbreviations, initials, headlines, captions, line wraps): see rag/sentences.py.
+from .sentences import sentence_spans  # noqa: F401 (re-exported: chunking, citations, prompting)
 
 WORD = re.compile(r"\w+", re.UNICODE)
 # a number (with its separators: "1,250.5") or a run of letters
@@ -35,9 +37,7 @@ MONTH_NAMES = ("january", "february", "march", "april", "may", "june", "july", "
 MONTHS = {**{m: i for i, m in enumerate(MONTH_NAMES, 1)}, **{m[:3]: i for i, m in enumerate(MONTH_NAMES, 1)},
           "sept": 9}
 
-# A sentence ends at . ! ? … (plus closing quotes/brackets) followed by whitespace, or at a line break.
-# Abbreviations like "Mr." produce short sentences; they only make units a little finer, never wrong.
-_BOUNDARY = re.compile(r"""(?<=[.!?…])["'”’)\]]*\s+|\n+""")
+
 
 
 def tokens(text: str) -> list[str]:
@@ -67,27 +67,5 @@ def stem(word: str) -> str:
     return w
 
 
-def sentence_spans(text: str) -> Iterator[tuple[int, int]]:
-    """(start, end) of each sentence, whitespace trimmed, in order."""
-    pos = 0
-    for m in _BOUNDARY.finditer(text):
-        end = m.start()
-        # closing quotes/brackets belong to the sentence they close
-        while end < m.end() and not text[end].isspace():
-            end += 1
-        yield from _trimmed(text, pos, end)
-        pos = m.end()
-    yield from _trimmed(text, pos, len(text))
-
-
 def sentences(text: str) -> list[str]:
     return [text[s:e] for s, e in sentence_spans(text)]
-
-
-def _trimmed(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
-    while start < end and text[start].isspace():
-        start += 1
-    while end > start and text[end - 1].isspace():
-        end -= 1
-    if end > start:
-        yield start, end

@@ -7,7 +7,8 @@ JSONL, one object a line:
 {query, answer, question_type, evidence_list: [{title, fact, ...}]}; a `null_query` is unanswerable.
 
 Splits are defined on the 0-based position of a question in its file, so they never depend on the order in which
-anything else runs: dev = position % 4 != 0, test = position % 4 == 0, all = everything.
+anything else runs: dev = position % 4 != 0, test = position % 4 == 0, all = everything. A JSONL record may name
+its own split ("split": "dev" | "test"), as bench/devsets/natural_qa.jsonl does to keep whole articles held out.
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ class Question:
     evidence: tuple[Evidence, ...]
     answerable: bool
     qtype: str
-    position: int   # 0-based position in the file; decides the split
+    position: int   # 0-based position in the file; decides the split ...
+    split: str = ""  # ... unless the record names its own ("dev" or "test")
 
 
 def in_split(position: int, split: str) -> bool:
@@ -69,7 +71,8 @@ def load_testset(path: str | Path, split: str = "all") -> list[Question]:
         questions = _parse_jsonl(path, text)
     if not questions:
         raise TestSetError(f"{path}: no questions in the file")
-    return [q for q in questions if in_split(q.position, split)]
+    return [q for q in questions
+            if (q.split == split if q.split and split != "all" else in_split(q.position, split))]
 
 
 def _read_text(path: Path) -> str:
@@ -127,6 +130,9 @@ def _question_from_record(obj: dict[str, Any], where: str, position: int) -> Que
     qtype = obj.get("type", "answerable" if answerable else "unanswerable")
     if not isinstance(qtype, str) or not qtype:
         raise TestSetError(f"{where}: 'type' must be a non-empty string")
+    own_split = obj.get("split", "")
+    if own_split not in ("", "dev", "test"):
+        raise TestSetError(f"{where}: 'split' must be \"dev\" or \"test\" (or absent: then the position decides)")
     return Question(
         id=str(raw_id),
         question=question.strip(),
@@ -135,6 +141,7 @@ def _question_from_record(obj: dict[str, Any], where: str, position: int) -> Que
         answerable=answerable,
         qtype=qtype,
         position=position,
+        split=own_split,
     )
 
 

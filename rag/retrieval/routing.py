@@ -70,12 +70,21 @@ class OutletMatcher:
         found: dict[str, None] = {}
         for m in self._re.finditer(query):
             text = m.group(1)
-            if " " not in text and not text[0].isupper():
-                continue  # one-word outlets ('Fortune', 'Wired') are ordinary words when lower-case
+            if not _named(text, query):
+                continue
             for s in self._aliases[text.lower()]:
                 found.setdefault(s, None)
         core = self._re.sub(" ", query)
         return tuple(found), " ".join(core.split())
+
+
+def _named(text: str, query: str) -> bool:
+    """Is this alias match a name? 'Fortune', 'Wired', 'the independent commission' are ordinary words unless
+    capitalised as a name; in an all-lower-case query capitals say nothing, so a multi-word alias still counts."""
+    words = [w for w in re.findall(r"[^\W\d_]+", text) if w.lower() not in {"the", "of", "and", "a"}]
+    if all(w[0].isupper() for w in words):
+        return True
+    return " " in text and not any(ch.isupper() for ch in query)
 
 
 def _is_common_word(alias: str) -> bool:
