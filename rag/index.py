@@ -19,6 +19,7 @@ from .errors import IndexNotFoundError, UserError
 from .retrieval import RetrievalConfig, check_query, dense_search, fts_match, keyword_terms, rrf, sentence_match
 from .schema import Answer, Article, Chunk, Hit, IndexReport, Skipped
 from .query import OutletMatcher, analyze
+from .quotes import QUOTES_VERSION, extract_quotes
 from .store import Filters, Store
 from .tokens import TOKENIZER_NAME
 
@@ -189,6 +190,7 @@ class Index:
             if batch:
                 done = self._embed_and_write(w, batch, done, total, progress)
             removed = self._prune(w, paths, set(seen)) if prune else 0
+            self._backfill_quotes(w, {a.id for a, _ in pieces})
             w.commit()
         return IndexReport(added=added, updated=updated, unchanged=unchanged, removed=removed,
                            chunks_embedded=done, skipped=tuple(skipped))
@@ -204,10 +206,16 @@ class Index:
         vecs = self.embedder.embed(texts, progress=step)
         i = 0
         for a, chunks in batch:
-            w.put_article(a, chunks, vecs[i : i + len(chunks)])
+            w.put_article(a, chunks, vecs[i : i + len(chunks)], quotes=(extract_quotes(a.text), QUOTES_VERSION))
             i += len(chunks)
         w.commit()
         return done + len(texts)
+
+    def _backfill_quotes(self, w, written: set[str]) -> None:
+        # articles indexed before quotes existed (or by an older extractor) get them now: text only, no embedding
+        for aid in self._store.quote_unscanned(QUOTES_VERSION):
+            if aid not in written and (a := self._store.get_article(aid)) is not None:
+                w.put_quotes(aid, extract_quotes(a.text), QUOTES_VERSION)
 
     def _prune(self, w, paths: Sequence[Path], seen_ids: set[str]) -> int:
         roots = [str(p.resolve()) for p in paths]
@@ -359,6 +367,20 @@ class Index:
             hits.append(Hit(cid, a, a.text[start:end], start, end, float(score), len(hits) + 1,
                             {name: ranks.get(cid) for name, ranks in signals.items()}))
         return hits
+
+    def quotes(self, query: str | None = None, *, speaker: str | None = None, sources=None,
+               since: str | None = None, until: str | None = None, as_of=None, include_undated: bool = False,
+               limit: int = 50) -> list:
+        """Who said what: quotes (direct and reported) with speaker, role and organisation, best match first.
+
+        `query` ranks by the words of the quote and its speaker; `speaker` keeps one person or body (any of its
+        names: "Mitov", "Daniel Mitov", "Bulgaria" for its officials); `sources`, `since`, `until` filter like
+        `search`. Each result's `quote` is the article text [start:end].
+        """
+        from .quote_search import find_quotes
+
+        return find_quotes(self, query, speaker=speaker, sources=sources, since=since, until=until, as_of=as_of,
+                           include_undated=include_undated, limit=limit)
 
     # ---- answering -----------------------------------------------------------------------------------------
     def ask(self, question: str, model: str = "extractive", *, k: int | None = None, **options) -> Answer:

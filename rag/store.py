@@ -62,6 +62,17 @@ CREATE TABLE IF NOT EXISTS chunks (
 CREATE INDEX IF NOT EXISTS chunks_article ON chunks(article_id);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(title, source, body, tokenize='porter unicode61');
 """
+# Quotes (rag.quotes) live beside the chunks and are written in the same transaction. Created on the first write
+# too, so an index built before quotes existed gains them on its next `rag index` (quote_scans says which
+# articles were read, and by which extractor version).
+_QUOTES_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS quotes (article_id TEXT NOT NULL, speaker TEXT NOT NULL, role TEXT NOT NULL,
+    organisation TEXT NOT NULL, kind TEXT NOT NULL, verb TEXT NOT NULL, addressee TEXT NOT NULL, start INTEGER NOT NULL,
+    "end" INTEGER NOT NULL, attr_start INTEGER NOT NULL, attr_end INTEGER NOT NULL, role_start INTEGER NOT NULL,
+    role_end INTEGER NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS quotes_article ON quotes(article_id)",
+    "CREATE TABLE IF NOT EXISTS quote_scans (article_id TEXT PRIMARY KEY, version INTEGER NOT NULL)",
+)
 
 
 def _connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
@@ -224,7 +235,7 @@ class Store:
                 try:
                     new = sqlite3.connect(tmp)
                     try:
-                        new.executescript("BEGIN;" + _SCHEMA + "COMMIT;")
+                        new.executescript("BEGIN;" + _SCHEMA + ";".join(_QUOTES_SCHEMA) + ";COMMIT;")
                         with new:
                             new.execute("INSERT INTO meta VALUES ('manifest', ?)", (json.dumps(manifest),))
                             new.execute("INSERT INTO meta VALUES ('generation', '0')")
@@ -309,6 +320,29 @@ class Store:
         with self._db_lock:
             return [(r[0], r[1]) for r in self.conn.execute(
                 "SELECT source, COUNT(*) FROM articles WHERE source != '' GROUP BY source ORDER BY source")]
+
+    def quote_rows(self, article_ids: Iterable[str] | None = None) -> list[sqlite3.Row] | None:
+        """Stored quotes (of these articles, or all), article order; None when this index has no quote table."""
+        sql, args = "SELECT q.*, q.rowid AS qid FROM quotes q", []
+        if article_ids is not None:
+            args = list(dict.fromkeys(article_ids))
+            sql += f" WHERE q.article_id IN ({','.join('?' * len(args))})"
+        try:
+            with self._db_lock:
+                return self.conn.execute(sql + " ORDER BY q.article_id, q.start", args).fetchall()
+        except sqlite3.OperationalError:
+            return None
+
+    def quote_unscanned(self, version: int) -> list[str]:
+        """Articles whose quotes were never extracted, or by another extractor version."""
+        try:
+            with self._db_lock:
+                return [r[0] for r in self.conn.execute(
+                    "SELECT a.id FROM articles a LEFT JOIN quote_scans s ON s.article_id = a.id"
+                    " WHERE s.version IS NULL OR s.version != ?", (version,))]
+        except sqlite3.OperationalError:
+            with self._db_lock:
+                return [r[0] for r in self.conn.execute("SELECT id FROM articles")]
 
     @staticmethod
     def _filter_sql(f: "Filters") -> tuple[str, list]:
@@ -640,6 +674,8 @@ class Writer:
             self.store._db_lock.acquire()
             self.conn.execute("BEGIN IMMEDIATE")
             self._pending = True
+            for stmt in _QUOTES_SCHEMA:
+                self.conn.execute(stmt)
 
     def delete_article(self, article_id: str) -> None:
         self._begin()
@@ -649,9 +685,23 @@ class Writer:
             self.conn.execute("DELETE FROM chunks WHERE article_id=?", (article_id,))
             self._removed.extend(ids)
         self.conn.execute("DELETE FROM articles WHERE id=?", (article_id,))
+        self.conn.execute("DELETE FROM quotes WHERE article_id=?", (article_id,))
+        self.conn.execute("DELETE FROM quote_scans WHERE article_id=?", (article_id,))
 
-    def put_article(self, article: Article, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
-        """Insert or replace an article with its chunks and their vectors (row i of `vectors` is chunk i)."""
+    def put_quotes(self, article_id: str, quotes: Sequence, version: int) -> None:
+        """Replace the quotes of an article (rag.quotes.Quote objects) and record the extractor version."""
+        self._begin()
+        self.conn.execute("DELETE FROM quotes WHERE article_id=?", (article_id,))
+        self.conn.executemany(
+            "INSERT INTO quotes VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            [(article_id, q.speaker, q.role, q.organisation, q.kind, q.verb, q.addressee, q.start, q.end,
+              q.attr_start, q.attr_end, q.role_start, q.role_end) for q in quotes])
+        self.conn.execute("INSERT OR REPLACE INTO quote_scans VALUES (?,?)", (article_id, version))
+
+    def put_article(self, article: Article, chunks: Sequence[Chunk], vectors: np.ndarray,
+                    quotes: tuple[Sequence, int] | None = None) -> None:
+        """Insert or replace an article with its chunks and their vectors (row i of `vectors` is chunk i), and
+        its (quotes, extractor version) when given."""
         if len(chunks) != len(vectors):
             raise ValueError("one vector per chunk")
         self.delete_article(article.id)
@@ -673,6 +723,8 @@ class Writer:
                               (cur.lastrowid, title, source, chunk.text))
         if ids:
             self._added_vecs.append((np.asarray(ids, dtype=np.int64), vecs))
+        if quotes is not None:
+            self.put_quotes(article.id, *quotes)
 
     def commit(self) -> None:
         if not self._pending:
