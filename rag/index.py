@@ -19,7 +19,9 @@ from .errors import IndexNotFoundError, UserError
 from .retrieval import RetrievalConfig, check_query, dense_search, fts_match, keyword_terms, rrf, sentence_match
 from .schema import Answer, Article, Chunk, Hit, IndexReport, Skipped
 from .query import OutletMatcher, analyze
+from .filters import check as check_filters
 from .quotes import QUOTES_VERSION, extract_quotes
+from .timeframe import TimeIntent, narrow, newest_first, time_intent
 from .store import Filters, Store
 from .tokens import TOKENIZER_NAME
 
@@ -262,9 +264,14 @@ class Index:
         return {"path": str(self.path), "articles": n_articles, "chunks": n_chunks, "embedder": m["embedder"],
                 "dim": m["dim"], "chunk_tokens": m["chunk_tokens"], "overlap_tokens": m["overlap_tokens"]}
 
-    def search(self, query: str, k: int = 10, *, sources: Sequence[str] | None = None,
-               date_from: str | None = None, date_to: str | None = None) -> list[Hit]:
-        """Hybrid search. `sources` limits to outlets; `date_from`/`date_to` are ISO dates (inclusive).
+    def search(self, query: str, k: int = 10, *, sources: Sequence[str] | str | None = None,
+               date_from: str | None = None, date_to: str | None = None, as_of=None,
+               include_undated: bool = False) -> list[Hit]:
+        """Hybrid search. `sources` limits to outlets (matched case-insensitively; a string is one outlet);
+        `date_from`/`date_to` are dates in any accepted form, inclusive (rag.timeframe.ACCEPTED); with `date_to`,
+        undated articles are left out unless `include_undated`. Unknown outlets and unreadable dates raise
+        FilterError. With `as_of` (the reference date), time words in the query ("last week", "in October",
+        "latest") become a date window or put the newest articles first (see `search_window`).
 
         Outlets and dates that the query itself names (from the index's own metadata) get routed sub-searches
         whose rankings are fused with the global one, so "as reported by The Verge and TechCrunch" finds both.
@@ -272,8 +279,24 @@ class Index:
         query = check_query(query)
         if k < 1:
             raise UserError("k must be at least 1")
+        known = [s for s, _ in self.sources()] if sources is not None else []
+        checked = check_filters(sources, date_from, date_to, known, as_of=as_of,
+                                include_undated=include_undated)
+        intent = time_intent(query, as_of) if as_of is not None else None
+        sources, date_from, date_to = checked.sources, checked.date_from, checked.date_to
+        if intent is not None:
+            date_from, date_to = narrow(date_from, date_to, intent)
+        hits = self._search(query, k, sources, date_from, date_to, include_undated)
+        return newest_first(hits) if intent is not None and intent.recency else hits
+
+    def search_window(self, query: str, as_of=None) -> TimeIntent:
+        """The date window and recency preference that `search(query, as_of=...)` applies, for display."""
+        return time_intent(check_query(query), as_of)
+
+    def _search(self, query: str, k: int, sources: tuple[str, ...], date_from: str | None, date_to: str | None,
+                include_undated: bool) -> list[Hit]:
         cfg = self.retrieval
-        user = Filters(tuple(sources or ()), date_from, date_to)
+        user = Filters(tuple(sources or ()), date_from, date_to, (), include_undated)
         analysis = analyze(query, self._outlet_matcher() if cfg.route_outlets and not user.sources else None)
         n = max(cfg.candidates, k)
         qvec = self.embedder.embed_query(query) if cfg.dense_weight > 0 else None
@@ -281,11 +304,11 @@ class Index:
         rankings = [(base, cfg.global_weight)]
         core_terms = keyword_terms(analysis.core)
         for outlet in analysis.outlets:
-            sub, _ = self._ranking(qvec, core_terms, Filters((outlet,), date_from, date_to), n)
+            sub, _ = self._ranking(qvec, core_terms, Filters((outlet,), date_from, date_to, (), include_undated), n)
             rankings.append((sub, cfg.route_weight))
         if cfg.route_dates:
             for day in analysis.dates:
-                f = Filters(user.sources or analysis.outlets, date_from, date_to, (day,))
+                f = Filters(user.sources or analysis.outlets, date_from, date_to, (day,), include_undated)
                 sub, _ = self._ranking(qvec, core_terms, f, n)
                 rankings.append((sub, cfg.route_weight))
         if len(rankings) == 1:

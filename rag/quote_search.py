@@ -104,7 +104,8 @@ def find_quotes(index, query: str | None = None, *, speaker: str | None = None, 
                 until=None, as_of=None, include_undated: bool = False, limit: int = 50) -> list[QuoteHit]:
     if limit < 1:
         raise UserError("limit must be at least 1")
-    f = check(sources, since, until, [s for s, _ in index.sources()], as_of=as_of, include_undated=include_undated)
+    known = [s for s, _ in index.sources()] if sources is not None else []
+    f = check(sources, since, until, known, as_of=as_of, include_undated=include_undated)
     pairs = load_quotes(index)
     keep = []
     for q, a in pairs:

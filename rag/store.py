@@ -138,6 +138,7 @@ class Filters:
     date_from: str | None = None
     date_to: str | None = None
     dates: tuple[str, ...] = ()       # any of these publication days (YYYY-MM-DD)
+    include_undated: bool = False     # with date_to: keep articles that have no date
 
     @property
     def active(self) -> bool:
@@ -355,7 +356,7 @@ class Store:
             args.append(f.date_from)
         if f.date_to:
             # a bare date includes the whole day
-            sql += " AND substr(a.published_at, 1, ?) <= ?"
+            sql += " AND substr(a.published_at, 1, ?) <= ?" + ("" if f.include_undated else " AND a.published_at != ''")
             args += [len(f.date_to), f.date_to]
         if f.dates:
             sql += f" AND substr(a.published_at, 1, 10) IN ({','.join('?' * len(f.dates))})"

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import calendar
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
 from .errors import FilterError
@@ -51,6 +51,8 @@ class TimeIntent:
     date_to: str | None = None
     recency: bool = False
     phrase: str = ""          # the words that said so ("last week", "latest")
+    soft: bool = False        # a relative window ("this week"): the article's own words may mean its week, so
+                              # when nothing in the window answers, all dates are searched (and the note says so)
 
     @property
     def active(self) -> bool:
@@ -142,8 +144,9 @@ def relative_range(s: str, ref: date) -> DateRange | None:
 
 
 # ---- questions --------------------------------------------------------------------------------------------------
-_RECENT = re.compile(r"\b(?:latest|most recent|newest|recent(?:ly)?|lately|current(?:ly)?|nowadays|so far|up to date)\b",
-                     re.I)
+# "recently reported by" and "currently" describe; "the latest", "most recent", "newest" ask for the newest
+_RECENT = re.compile(r"\b(?:latest|most recent|newest|recent|lately|up to date)\b", re.I)
+_LATEST = re.compile(r"\b(?:latest|most recent|newest)\b", re.I)
 _RELATIVE = re.compile(r"\b(?:today|yesterday|(?:this|last|past) (?:week|month|year)|the (?:last|past) (?:\d+ )?"
                        r"(?:days?|weeks?|months?)|(?:last|past) \d+ (?:days?|weeks?|months?)|\d+ (?:days?|weeks?) ago)\b",
                        re.I)
@@ -157,8 +160,13 @@ _IN_MONTH = re.compile(rf"\b(?:in|during|from)\s+(?:early\s+|late\s+|mid-?)?(?P<
 
 
 def time_intent(question: str, as_of: str | date | None = None) -> TimeIntent:
-    """The time window and recency preference a question states, resolved against `as_of` (default today)."""
+    """The time window and recency preference a question states, resolved against `as_of` (default today).
+
+    A question that names several days ("the report on October 7 ... and the one on October 30") compares
+    articles: no window is set (the retriever routes each named day instead)."""
     ref = as_of_date(as_of)
+    if len(re.findall(_DAY_PHRASE, question, re.I)) > 1:
+        return TimeIntent(recency=bool(_LATEST.search(question)), phrase=(_LATEST.search(question) or [""])[0])
     if m := _BEFORE_AFTER.search(question):
         r = parse_date(m["d"], as_of=ref)
         word = m[1].lower()
@@ -174,7 +182,7 @@ def time_intent(question: str, as_of: str | date | None = None) -> TimeIntent:
     if m := _RELATIVE.search(question):
         r = relative_range(m[0].lower().removeprefix("the "), ref) or relative_range(m[0].lower(), ref)
         if r is not None:
-            return TimeIntent(r.start.isoformat(), r.end.isoformat(), bool(_RECENT.search(question)), m[0])
+            return TimeIntent(r.start.isoformat(), r.end.isoformat(), bool(_RECENT.search(question)), m[0], True)
     if (m := _IN_MONTH.search(question)) and (m["y"] or m["m"][0].isupper()):
         # "in May" is a month only when capitalised ("in may" is the verb); without a year, the last such month
         month = _MONTHS[m["m"].lower()[:3]]
@@ -184,6 +192,27 @@ def time_intent(question: str, as_of: str | date | None = None) -> TimeIntent:
     if m := _RECENT.search(question):
         return TimeIntent(None, None, True, m[0])
     return TimeIntent()
+
+
+def narrow(date_from: str | None, date_to: str | None, intent: TimeIntent) -> tuple[str | None, str | None]:
+    """The user's bounds intersected with the question's window."""
+    lo = max((d for d in (date_from, intent.date_from) if d), default=None)
+    hi = min((d for d in (date_to, intent.date_to) if d), default=None)
+    return lo, hi
+
+
+def newest_first(hits: list) -> list:
+    """Hits regrouped so the newest article comes first (rank order kept within an article and among equals)."""
+    best: dict[str, int] = {}
+    for i, h in enumerate(hits):
+        best.setdefault(h.article.id, i)
+    order = sorted(best, key=lambda aid: (_neg(hits[best[aid]].article.published_at[:10]), best[aid]))
+    pos = {aid: i for i, aid in enumerate(order)}
+    return [replace(h, rank=i + 1) for i, h in enumerate(sorted(hits, key=lambda h: (pos[h.article.id], h.rank)))]
+
+
+def _neg(day: str) -> tuple[int, str]:
+    return (0, "".join(chr(ord("9") - ord(c) + ord("0")) if c.isdigit() else c for c in day)) if day else (1, "")
 
 
 def strip_time_words(question: str, intent: TimeIntent) -> str:
