@@ -219,7 +219,11 @@ def strip_time_words(question: str, intent: TimeIntent) -> str:
     """The question without the words that set its time window (they are filters, not topic words)."""
     if not intent.phrase:
         return question
-    return " ".join(question.replace(intent.phrase, " ").split())
+    phrase = re.escape(intent.phrase)
+    if _LATEST.fullmatch(intent.phrase) or _RECENT.fullmatch(intent.phrase):
+        phrase = rf"(?:the\s+)?{phrase}(?:\s+(?:news|reports?|updates?|developments?))?(?:\s+(?:on|about|from|regarding))?"
+    out = " ".join(re.sub(phrase, " ", question, count=1, flags=re.I).split())
+    return re.sub(r"\s+([?.!,])", r"\1", re.sub(r"\b(?:the|from|of)\s*([?.!]|$)", r"\1", out)).strip()
 
 
 __all__ = ["ACCEPTED", "DateError", "DateRange", "TimeIntent", "as_of_date", "parse_date", "relative_range",
