@@ -28,7 +28,8 @@ _SAY_VERBS = (r"say|says|said|saying|warn|warns|warned|claim|claims|claimed|tell
               r"adds|added|state|states|stated|insist|insists|insisted|describe|describes|described|call|calls|called|"
               r"announce|announced|note|noted|explain|explained|predict|predicted|suggest|suggested|admit|admitted|"
               r"believe|believes|believed|echo|echoed|reveal|revealed|think|thinks|thought|allege|alleged|comment|"
-              r"commented|mention|mentioned|write|wrote|confirm|confirmed|deny|denied|report|reported|stress|stressed")
+              r"commented|mention|mentioned|write|wrote|confirm|confirmed|deny|denied|report|reported|stress|stressed|joke|jokes|"
+              r"joked|quip|quipped|advise|advised|recommend|recommended|respond|responded|caution|cautioned|urge|urged")
 _WHO_SAID = re.compile(
     rf"^\s*(?:who|which\s+(?:[\w-]+\s+){{0,3}}?[\w-]+)\s+(?:has\s+|had\s+|have\s+|was\s+|is\s+)?(?:(?:also\s+)?"
     rf"(?:{_SAY_VERBS})|quoted\s+(?:as\s+)?saying|made\s+the\s+(?:claim|remark|comment|point))\b"
@@ -167,20 +168,43 @@ def _candidates(index, parsed: QuoteQuestion, hits: Sequence[Hit], filters: dict
 
 
 def _coverage(pairs, topic: str, *, with_speaker: bool) -> list[tuple[float, Quote, Article, int]]:
+    """How much of the topic each quote holds: half from the quote's own words, half from the quote with its
+    context (its sentence, the article title, and for a short quote paragraph the paragraph before), so that
+    "Who joked the founders might hang out on LinkedIn?" finds "Maybe LinkedIn," Cselle jokes."""
     weights = query_weights(topic)
     if not weights:
         return [(1.0, q, a, r) for q, a, r in pairs]
-    from .quote_search import _has
     import math
 
-    bags = []
+    from .quote_search import _has
+
+    own, ctx = [], []
     for q, a, _ in pairs:
         extra = f" {q.speaker} {q.role} {a.text[q.attr_start:q.attr_end]}" if with_speaker else ""
-        bags.append(frozenset(terms(q.quote + extra)))
-    n = len(bags)
-    idf = {t: math.log(1 + (n + 1) / (sum(1 for b in bags if _has(b, t)) + 0.5)) + 0.5 for t in weights}
+        own.append(frozenset(terms(q.quote + extra)))
+        ctx.append(own[-1] | frozenset(terms(f"{a.title} {_context(q, a.text)}")))
+    n = len(own)
+    idf = {t: math.log(1 + (n + 1) / (sum(1 for b in own if _has(b, t)) + 0.5)) + 0.5 for t in weights}
     total = sum(idf.values())
-    return [(sum(idf[t] for t in weights if _has(b, t)) / total, q, a, r) for b, (q, a, r) in zip(bags, pairs)]
+
+    def cov(bag: frozenset[str]) -> float:
+        return sum(idf[t] for t in weights if _has(bag, t)) / total
+
+    return [(0.5 * cov(o) + 0.5 * cov(c) if cov(o) > 0 else 0.0, q, a, r)
+            for o, c, (q, a, r) in zip(own, ctx, pairs)]
+
+
+def _context(q: Quote, text: str) -> str:
+    """The quote's paragraph, and the paragraph before when either is short (a lead-in: "That's not to say
+    that Ice Poseidon's stream didn't affect her." / "\"I broke down in tears,\" she continued.")."""
+    pars = paragraphs(text)
+    i = next((k for k, (ps, pe) in enumerate(pars) if ps <= q.start < pe), None)
+    if i is None:
+        return ""
+    s, e = pars[i]
+    if i > 0 and min(len(text[a:b].split()) for a, b in pars[i - 1:i + 1]) < 20:
+        s = pars[i - 1][0]
+    return text[s:e]
 
 
 def _order(scored):

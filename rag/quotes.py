@@ -34,8 +34,9 @@ _VERBS = ("said says say told tells warned warns claimed claims added adds argue
           "believes believed thinks thought alleged alleges commented comments declared declares emphasised "
           "emphasized maintained maintains recalled recalls continued continues concluded explained described "
           "describes called calls agreed agrees adding saying telling warning claiming arguing insisting noting "
-          "explaining stating").split()
-_VERB = r"(?:" + "|".join(sorted(set(_VERBS), key=len, reverse=True)) + r")"
+          "explaining stating jokes joked quipped quips responded responds replied chimed advised advises "
+          "recommended recommends cautioned cautions conceded concedes countered counters").split()
+_VERB = r"(?:went on|chimed in|" + "|".join(sorted(set(_VERBS), key=len, reverse=True)) + r")"
 _AUX = r"(?:(?:has|have|had|was|were|is|also|later|then|previously|once|had\s+also|has\s+also|would|will)\s+)*"
 _HON = (r"(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Dame|Lord|Lady|Rev|Sen|Rep|Gov|Gen|Col|Capt|Lt|Sgt|Supt|Insp|Det|"
         r"Judge|Justice|President|Chancellor|Senator|Governor|Mayor|Coach|Prince|Princess|King|Queen|Pope)")
@@ -62,17 +63,22 @@ editor reporter correspondent economist lawyer prosecutor partner president-elec
 creator designer host presenter author researcher scientist professor doctor nurse officer commander chancellor
 quarterback striker midfielder defender goalkeeper forward guard pitcher boss skipper captain rapper singer actor
 actress star spokesperson strategist advisor adviser consultant investor trader official officials member mp mep
-counsel assistant associate senior junior principal lead representative envoy negotiator premier""".split())
+counsel assistant associate senior junior principal lead representative envoy negotiator premier streamer creator
+youtuber influencer entrepreneur engineer developer teacher student pharmacist physician psychologist counselor
+therapist veterinarian vet lecturer biologist biogerontologist technologist journalist writer artist musician
+athlete radiologist toxicologist epidemiologist virologist spokesman chairman cto""".split())
 _ORG_WORDS = frozenset("""office ministry department council commission agency police court government inc ltd llc
 plc company corp corporation group association union university party committee bank service authority federation
 league club fc times news post guardian telegraph journal herald press network institute foundation board
 parliament senate congress assembly administration bureau organisation organization fund trust studios games
-motors technologies labs""".split())
+motors technologies labs capital ventures partners clinic hospital school college lab center centre society services
+rights dynamics physicians sciences studies systems solutions robotics academy inc. corp. co. llp network networks
+airlines airways media group""".split())
 _NOT_NAMES = frozenset("""the a an in on at but and meanwhile however he she they it this that these those we i his
 her their its our when while after before if as also for from with without despite according speaking asked last
 next earlier later now then yet so still even many some most more other several monday tuesday wednesday thursday
 friday saturday sunday january february march april may june july august september october november december
-there here what who why how where which image getty ap reuters afp photo video read watch more""".split())
+there here what who why how where which image getty ap reuters afp photo video read watch more phd md""".split())
 _MONTHS = frozenset("january february march april may june july august september october november december".split())
 
 
@@ -120,6 +126,7 @@ class _Mention:
     end: int
     person: Person
     quoted: bool = False        # inside quotation marks: never the antecedent of "he said"
+    possessive: bool = False    # "Ice Poseidon's stream": a possessor is rarely who "she said" means
 
 
 # ---- text structure ---------------------------------------------------------------------------------------------
@@ -220,8 +227,9 @@ def _clean_run(text: str, s: int, e: int) -> tuple[int, int]:
             break
         s += m.end()
     while True:
-        m = re.search(r"\s+(?:of|for|and|&|de|van|von|der|the)$", text[s:e])
-        if not m:
+        m = re.search(r"\s+(\S+)$", text[s:e])
+        if not m or (m.group(1).lower().strip(".,") not in _NOT_NAMES and m.group(1) not in
+                     ("of", "for", "and", "&", "de", "van", "von", "der")):
             break
         e = s + m.start()
     if text[s:e].endswith(("'s", "’s")):
@@ -232,30 +240,38 @@ def _clean_run(text: str, s: int, e: int) -> tuple[int, int]:
 def _split_title(run: str) -> tuple[str, str]:
     """'Foreign Secretary Yvette Cooper' -> ('Foreign Secretary', 'Yvette Cooper'); 'Flipboard CEO Mike McCue' ->
     ('Flipboard CEO', 'Mike McCue'); "ESPN's Jeff Passan" -> ("ESPN's", 'Jeff Passan'); 'Mr Mitov' -> ('', 'Mr
-    Mitov'). A body ('the Home Office', 'Bank of England') is all name."""
+    Mitov'); 'Senator Mark Warner of Virginia' -> ('Senator', 'Mark Warner'). A body ('the Home Office', 'Bank
+    of England') is all name."""
+    run = re.sub(r"^(?:the|The)\s+", "", run)
     words = run.split()
-    if _is_body(run):
-        return "", re.sub(r"^(?:the|The)\s+", "", run)
     k = len(words)
     while k > 0:
         w = words[k - 1]
         low = w.lower().strip(".")
-        if low in _ROLE_WORDS or w.endswith(("'s", "’s")) or not (w[0].isupper() or low in _PARTICLES):
+        if low in _ROLE_WORDS or w.endswith(("'s", "’s")) or not (w[0].isupper() or low in _PARTICLES or low == "of"):
             break
         k -= 1
-    if k == len(words):
-        return run, ""
-    while k < len(words) and words[k].lower() in _PARTICLES:
+    while k < len(words) and words[k].lower() in _PARTICLES | {"of"}:
         k += 1
-    return " ".join(words[:k]), " ".join(words[k:])
+    title, name = " ".join(words[:k]), " ".join(words[k:])
+    if not name:
+        return run, ""
+    if _is_body(name) or _is_body(run) and not title:
+        return "", run
+    if " of " in f" {name} ":            # "Mark Warner of Virginia": the person, not the place
+        name = name.split(" of ")[0]
+    return title, name
 
 
 _PARTICLES = frozenset("de da di del van von der den ten ter la le bin al el dos du".split())
 
 
 def _is_body(name: str) -> bool:
-    low = [w.lower().strip(".,") for w in name.split()]
-    return any(w in _ORG_WORDS for w in low) or (len(low) == 1 and name.isupper() and len(name) > 1)
+    words = name.split()
+    low = [w.lower().strip(".,") for w in words]
+    return any(w in _ORG_WORDS for w in low) or (len(low) == 1 and name.isupper() and len(name) > 1) or \
+        len([w for w in low if w not in _PARTICLES and w != "of"]) >= 4 or any(
+            len(w) >= 2 and w.isupper() and w not in ("II", "III", "IV", "JR", "SR") for w in words[1:])
 
 
 _HON_HEAD = re.compile(rf"^{_HON}\.?\s+")
@@ -299,14 +315,24 @@ def _prefix_role(text: str, s: int, floor: int) -> tuple[str, str, int]:
     return role, org, start
 
 
+_APPOS_END = r"(?=\s*(?:,|\.\s|\.$|;|—|–|\s+-\s|\s+(?:told|said|says)\b|$))"
 _APPOS = re.compile(r",\s+(?P<role>(?:who\s+(?:is|was|serves\s+as)\s+)?(?:the|a|an|his|her|their|its|[A-Z][\w&.'’-]*"
-                    r"|[a-z-]+)[^,;:\"“”()]{1,110}?)(?=\s*(?:,|\.\s|\.$|;|\s+(?:told|said|says)\b|$))")
+                    r"|[a-z-]+)[^,;:\"“”()—–]{1,160}?)" + _APPOS_END)
+# "a Dallas, Texas-based emergency medicine physician": a place name inside the apposition
+_APPOS2 = re.compile(r",\s+(?P<role>(?:the|a|an)\s+[A-Z][^,;:\"“”()—–]{1,40},\s+[^,;:\"“”()—–]{1,110}?)" + _APPOS_END)
+_CREDENTIAL = re.compile(r",\s*(?:PhD|Ph\.D\.|MD|M\.D\.|Jr\.?|Sr\.?|RN|DVM|MBA|MPH|DO|PsyD|III|II)(?=,)")
+_ROLE_BEFORE = re.compile(r"(?:^|[\s(])(?P<role>(?:[Tt]he|[Aa]n?)\s+[^,.;:\"“”]{3,80}),\s*$")
 _ORG_OF = re.compile(r"\b(?:of|at|for|from|with)\s+(?:the\s+)?((?:[A-Z][\w&.'’-]*)(?:\s+(?:of\s+|for\s+|and\s+)?"
                      r"[A-Z][\w&.'’-]*)*)")
 
 
 def _appositive_role(text: str, e: int, hi: int) -> tuple[str, str, int, int]:
+    if cred := _CREDENTIAL.match(text, e, hi):   # "Dr. Carl Nassar, PhD, a professional counselor"
+        e = cred.end()
     m = _APPOS.match(text, e, hi)
+    m2 = _APPOS2.match(text, e, hi)
+    if m2 and (not m or not _has_role_word(m.group("role"))):
+        m = m2
     if not m:
         return "", "", -1, -1
     role = m.group("role")
@@ -321,6 +347,10 @@ def _appositive_role(text: str, e: int, hi: int) -> tuple[str, str, int, int]:
     role = re.sub(r"^who\s+(?:is|was|serves\s+as)\s+", "", role)
     rs = m.end("role") - len(role)
     return role, _organisation(role), rs, m.end("role")
+
+
+def _has_role_word(role: str) -> bool:
+    return any(w in _ROLE_WORDS for w in re.findall(r"[a-z-]+", role.lower()))
 
 
 def _organisation(role: str) -> str:
@@ -391,9 +421,11 @@ def _scan_people(text: str) -> _Registry:
                 continue
             body = _is_body(name)
             honorific = re.match(rf"{_HON}\.?\s", name) is not None
-            if not body and len(words) < 2 and not honorific and reg.person(name) is None:
-                continue   # one capitalised word: a place, a month, a sentence start
-            ns = s + len(run) - len(name)
+            if not body and len(words) < 2 and not honorific and reg.person(name) is None and \
+                    not (not title and _has_role_word(_appositive_role(text, e, pe)[0])):
+                continue   # one capitalised word: a place, a month, a sentence start ("Bree, another streamer," is a name)
+            ns = s + run.find(name) if name in run else s + len(run) - len(name)
+            e = min(e, ns + len(name)) if not body else e
             quoted = any(a <= ns < b for a, b, _ in inside)
             role, org, rs, re_ = "", "", -1, -1
             if quoted:   # a name inside a quotation is mentioned, not introduced: no role from there
@@ -413,13 +445,17 @@ def _scan_people(text: str) -> _Registry:
             ar, aorg, ars, are = _appositive_role(text, e, pe)
             if ar:
                 role, org, rs, re_ = ar, aorg or org, ars, are
+            elif not role and (mb := _ROLE_BEFORE.search(text, max(ps, ns - 90), ns)) and \
+                    _has_role_word(mb.group("role")):   # "the Israeli ambassador to Portugal, Dor Shapiro"
+                role, rs, re_ = mb.group("role"), mb.start("role"), mb.end("role")
+                org = _organisation(role)
             if role and not org:
                 org = _organisation(role)
             if role and not any(w.lower().strip(".,") in _ROLE_WORDS or w.endswith(("'s", "’s")) for w in role.split()) \
                     and not ar:
                 role, org, rs, re_ = "", "", -1, -1
             p = reg.add(name, role, org, rs, re_, body)
-            reg.mentions.append(_Mention(ns, e, p, False))
+            reg.mentions.append(_Mention(ns, e, p, False, text[e:e + 2] in ("'s", "’s")))
     reg.refresh()
     return reg
 
@@ -439,7 +475,7 @@ def _resolve(reg: _Registry, phrase: str, at: int, prefer: Person | None, *, loo
         if prefer is not None and not prefer.is_body:
             return prefer
         for m in reversed(reg.mentions):
-            if m.start < at and not m.quoted and not m.person.is_body:
+            if m.start < at and not m.quoted and not m.possessive and not m.person.is_body:
                 return m.person
         return None
     if low in ("they", "it"):
@@ -479,7 +515,8 @@ def _resolve(reg: _Registry, phrase: str, at: int, prefer: Person | None, *, loo
 # ---- attribution patterns ---------------------------------------------------------------------------------------
 _NAMEW = r"(?:[A-Z][\w'’&-]*\w|[A-Z]\.(?:[A-Z]\.)*|[A-Z])"
 _ROLE_LOW = r"(?:" + "|".join(sorted(_ROLE_WORDS, key=len, reverse=True)) + r")"
-_NAMED = (rf"(?:{_NAMEW}(?:'s|’s)?\s+)*(?:{_ROLE_LOW}\s+){{0,3}}(?:{_HON}\.?\s+)?{_NAMEW}"
+_NAMED = (rf"(?:{_NAMEW}(?:'s|’s)?\s+)*(?:(?:[a-z-]+\s+){{0,2}}(?i:{_ROLE_LOW})(?:\s+and\s+(?i:{_ROLE_LOW}))*\s+)?"
+          rf"(?:{_HON}\.?\s+)?{_NAMEW}"
           rf"(?:\s+(?:{_PARTICLE}\s+)?{_NAMEW}){{0,3}}")
 _SUBJ = (rf"(?P<subj>{_NAMED}|{_PRONOUN}|(?:the|The|a|A|an|An|one|One|its|Its|his|His|her|Her|their|Their)\s+"
          r"(?:[a-z-]+\s+){0,3}?[a-z-]+)")
@@ -537,10 +574,16 @@ def extract_quotes(text: str) -> list[Quote]:
         par_quotes: list[tuple[int, int, bool]] = []
         attributed: list[tuple[int, int, Person, tuple[int, int], str, str]] = []
         for qs, qe, closed in spans:
-            if len(text[qs:qe].split()) < MIN_QUOTE_WORDS:
-                continue   # a scare quote or a phrase inside reported speech ("the gateway to Europe")
             sent = next(((a, b) for a, b in sents if a <= qs - 1 < b or a <= qs < b), (ps, pe))
             prefer = attributed[-1][2] if attributed else (last[0] if last and last[1] == pi else None)
+            if len(text[qs:qe].split()) < MIN_QUOTE_WORDS:
+                # a scare quote or a phrase inside reported speech ("the gateway to Europe"), unless a speaker
+                # follows it at once: 'The pathogen is "a funky bacterium," said Dr. David Needle'
+                found = _attribute_direct(text, masked, reg, qs, qe, closed, (qe, qe), pe, prefer) \
+                    if closed and text[qe - 1:qe] in ",!?" and len(text[qs:qe].split()) >= 2 else None
+                if found is not None:
+                    attributed.append((qs, qe, *found))
+                continue
             par_quotes.append((qs, qe, closed))
             found = _attribute_direct(text, masked, reg, qs, qe, closed, sent, pe, prefer)
             if found is not None:
@@ -555,7 +598,8 @@ def extract_quotes(text: str) -> list[Quote]:
             src = None
             if len(speakers) == 1:
                 src = next(iter(speakers.values()))
-            elif not speakers and last is not None and pi - last[1] <= 2 and _mostly_quote(text, qs, qe, ps, pe):
+            elif not speakers and last is not None and pi - last[1] <= 2 and _mostly_quote(text, qs, qe, ps, pe) \
+                    and text.count(text[qs:qs + 60]) == 1:   # a repeated pull quote is not the last speaker's
                 src = (qs, qe, last[0], (last[2], last[3]), "said", "")
             if src is not None:
                 attributed.append((qs, qe, src[2], src[3], src[4], ""))
@@ -644,7 +688,8 @@ _CLAIM_VERBS = frozenset("said says told tells warned warns claimed claims added
                          "predicted believes believed alleged alleges declared maintained maintains stressed".split())
 _ACCORDING = re.compile(r"\b[Aa]ccording to\s+(?P<subj>(?:the\s+)?[A-Z][\w&'’-]*(?:\s+(?:of\s+|for\s+)?"
                         r"[A-Z][\w&'’-]*){0,5})")
-_TAIL_SAID = re.compile(rf",\s+{_SUBJ}{_ROLE_TAIL}\s+{_AUX}(?P<verb>said|says|told\s+[\w\s]+?|added|warned|claimed)"
+_TAIL_SAID = re.compile(rf",\s+{_SUBJ}{_ROLE_TAIL}\s+{_AUX}(?P<verb>said|says|told\s+[\w\s]+?|added|warned|claimed|agreed|"
+                        r"noted|explained|argued|cautioned|advised|suggested|wrote|recalled|continued|believes)"
                         r"(?:\s+(?:on|in)\s+[^.]*)?[.!]?$")
 
 
