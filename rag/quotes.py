@@ -337,10 +337,12 @@ def _appositive_role(text: str, e: int, hi: int) -> tuple[str, str, int, int]:
         return "", "", -1, -1
     role = m.group("role")
     low = role.lower()
+    if low.startswith(("previously ", "formerly ", "once ", "who was once ")):
+        return "", "", -1, -1     # a past job is not the role they speak in
     words = re.findall(r"[a-z-]+", low)
     if re.search(rf"\b{_VERB}\b", low) and not low.startswith(("who is", "who was", "who serves")):
         return "", "", -1, -1
-    if not any(w in _ROLE_WORDS or w in ("equivalent", "head", "member", "founder", "spokesperson") for w in words) \
+    if not _has_role_word(low) and not any(w in ("equivalent", "head", "member", "founder") for w in words) \
             and "'s" not in role and "’s" not in role and not re.search(r"\b(?:of|at|for)\s+[A-Z]", role):
         return "", "", -1, -1
     rs = m.start("role")
@@ -350,7 +352,8 @@ def _appositive_role(text: str, e: int, hi: int) -> tuple[str, str, int, int]:
 
 
 def _has_role_word(role: str) -> bool:
-    return any(w in _ROLE_WORDS for w in re.findall(r"[a-z-]+", role.lower()))
+    return any(w in _ROLE_WORDS or (w.endswith("s") and w[:-1] in _ROLE_WORDS)
+               for w in re.findall(r"[a-z-]+", role.lower()))
 
 
 def _organisation(role: str) -> str:
