@@ -168,7 +168,8 @@ def _run(index, question: str, search_q: str, m: Model, k: int, plan, history: S
     if generative:
         built = build_prompt(question, passages, context_tokens=getattr(m, "context_tokens", None),
                              history=_history_pairs(history), query=search_q,
-                             source_tokens=getattr(m, "source_tokens", None), pool=pool, **prompt_opts)
+                             source_tokens=getattr(m, "source_tokens", None), pool=pool, today=plan.today,
+                             **prompt_opts)
         prompt, offered = built.prompt, list(built.passages)
     else:
         offered = passages

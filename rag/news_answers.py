@@ -350,19 +350,21 @@ class TimePlan:
     recency: bool
     notes: tuple[str, ...]
     fallback: dict | None = None  # the user's own filters, for a soft window that finds nothing
+    today: str = ""               # the reference date, ISO; generative models are told it
 
 
 def plan_time(question: str, filters: dict, as_of=None) -> TimePlan:
     """The question's time words resolved against `as_of` (default today) and merged with the user's filters."""
-    from .timeframe import narrow, strip_time_words, time_intent
+    from .timeframe import as_of_date, narrow, strip_time_words, time_intent
 
-    intent = time_intent(question, as_of)
+    today = as_of_date(as_of).isoformat()
+    intent = time_intent(question, today)
     if not intent.active:
-        return TimePlan(question, filters, False, ())
+        return TimePlan(question, filters, False, (), None, today)
     lo, hi = narrow(filters.get("date_from"), filters.get("date_to"), intent)
     stripped = question if intent.soft else strip_time_words(question, intent)
     return TimePlan(stripped or question, {**filters, "date_from": lo, "date_to": hi}, intent.recency,
-                    (intent.note(),), filters if intent.soft else None)
+                    (intent.note(),), filters if intent.soft else None, today)
 
 
 def newest_relevant(hits: Sequence[Hit], question: str, query: str | None = None) -> tuple[list[Hit], str]:
