@@ -217,7 +217,7 @@ class Index:
         # articles indexed before quotes existed (or by an older extractor) get them now: text only, no embedding
         for aid in self._store.quote_unscanned(QUOTES_VERSION):
             if aid not in written and (a := self._store.get_article(aid)) is not None:
-                w.put_quotes(aid, extract_quotes(a.text), QUOTES_VERSION)
+                w.put_quotes(a, extract_quotes(a.text), QUOTES_VERSION)
 
     def _prune(self, w, paths: Sequence[Path], seen_ids: set[str]) -> int:
         roots = [str(p.resolve()) for p in paths]

@@ -16,7 +16,9 @@ from dataclasses import dataclass, replace
 
 from .citations import Pool, passages_from_hits, query_weights, terms
 from .quote_search import load_quotes, speaker_matches, speaker_terms
-from .quotes import Quote, _scan_people, paragraphs, quote_spans, sentences
+from .quote_text import paragraphs, quote_spans, sentences
+from .quotes import Quote
+from .speakers import _scan_people
 from .schema import Answer, AnswerSentence, Article, Citation, Hit
 
 MIN_TOPIC_COVERAGE = 0.5      # share of the question's topic words a quote must hold for "who said X"
@@ -97,7 +99,7 @@ def sentence_around(text: str, start: int, end: int) -> tuple[int, int]:
 
 
 def _masked(text: str, ps: int, pe: int) -> str:
-    from .quotes import _mask
+    from .quote_text import _mask
 
     return _mask(text, quote_spans(text, ps, pe), ps, pe)
 

@@ -71,7 +71,8 @@ _QUOTES_SCHEMA = (
     "end" INTEGER NOT NULL, attr_start INTEGER NOT NULL, attr_end INTEGER NOT NULL, role_start INTEGER NOT NULL,
     role_end INTEGER NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS quotes_article ON quotes(article_id)",
-    "CREATE TABLE IF NOT EXISTS quote_scans (article_id TEXT PRIMARY KEY, version INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS quote_scans (article_id TEXT PRIMARY KEY, version INTEGER NOT NULL, "
+    "content_hash TEXT NOT NULL)",
 )
 
 
@@ -335,12 +336,13 @@ class Store:
             return None
 
     def quote_unscanned(self, version: int) -> list[str]:
-        """Articles whose quotes were never extracted, or by another extractor version."""
+        """Articles whose quotes were never extracted, or by another extractor version, or from other text (an
+        older article-rag that knew no quotes updated the article)."""
         try:
             with self._db_lock:
                 return [r[0] for r in self.conn.execute(
                     "SELECT a.id FROM articles a LEFT JOIN quote_scans s ON s.article_id = a.id"
-                    " WHERE s.version IS NULL OR s.version != ?", (version,))]
+                    " WHERE s.version IS NULL OR s.version != ? OR s.content_hash != a.content_hash", (version,))]
         except sqlite3.OperationalError:
             with self._db_lock:
                 return [r[0] for r in self.conn.execute("SELECT id FROM articles")]
@@ -689,15 +691,17 @@ class Writer:
         self.conn.execute("DELETE FROM quotes WHERE article_id=?", (article_id,))
         self.conn.execute("DELETE FROM quote_scans WHERE article_id=?", (article_id,))
 
-    def put_quotes(self, article_id: str, quotes: Sequence, version: int) -> None:
+    def put_quotes(self, article: Article, quotes: Sequence, version: int) -> None:
         """Replace the quotes of an article (rag.quotes.Quote objects) and record the extractor version."""
+        article_id = article.id
         self._begin()
         self.conn.execute("DELETE FROM quotes WHERE article_id=?", (article_id,))
         self.conn.executemany(
             "INSERT INTO quotes VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             [(article_id, q.speaker, q.role, q.organisation, q.kind, q.verb, q.addressee, q.start, q.end,
               q.attr_start, q.attr_end, q.role_start, q.role_end) for q in quotes])
-        self.conn.execute("INSERT OR REPLACE INTO quote_scans VALUES (?,?)", (article_id, version))
+        self.conn.execute("INSERT OR REPLACE INTO quote_scans VALUES (?,?,?)", (article_id, version,
+                                                                                article.content_hash))
 
     def put_article(self, article: Article, chunks: Sequence[Chunk], vectors: np.ndarray,
                     quotes: tuple[Sequence, int] | None = None) -> None:
@@ -725,7 +729,7 @@ class Writer:
         if ids:
             self._added_vecs.append((np.asarray(ids, dtype=np.int64), vecs))
         if quotes is not None:
-            self.put_quotes(article.id, *quotes)
+            self.put_quotes(article, *quotes)
 
     def commit(self) -> None:
         if not self._pending:

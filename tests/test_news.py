@@ -130,6 +130,17 @@ def test_an_index_built_before_quotes_is_read_on_the_fly_and_backfilled(tmp_path
     index.close()
 
 
+def test_quotes_of_an_article_changed_by_an_older_version_are_read_again(tmp_path, embedder):
+    index = rag.Index.open(tmp_path / "ix")
+    index.add([SEEDS])
+    aid = index.articles()[0].id
+    with sqlite3.connect(tmp_path / "ix" / "index.sqlite3") as c:   # text changed by a writer that knew no quotes
+        c.execute("UPDATE articles SET content_hash='other' WHERE id=?", (aid,))
+    assert index._store.quote_unscanned(1) == [aid]
+    assert [h.quote.speaker for h in index.quotes(speaker="Cooper")] == ["Yvette Cooper"] * 2
+    index.close()
+
+
 # ---- surfaces -------------------------------------------------------------------------------------------------
 def test_index_quotes_api(news_index):
     found = news_index.quotes("defraud", speaker="Cohen")
