@@ -154,6 +154,9 @@ _DAY_PHRASE = rf"(?:{_MON}\.?\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}}|\d{{1,2}}(
               r"\d{4}-\d{2}-\d{2})"
 _BEFORE_AFTER = re.compile(rf"\b(before|after|since|until|prior to)\s+(?P<d>{_DAY_PHRASE}|{_MON}\.?\s+\d{{4}}|\d{{4}})\b",
                            re.I)
+# "Did the coverage ... before October 22 remain consistent with ... later": a comparison across dates, not a window
+_COMPARES = re.compile(r"\b(?:consistent|inconsistent|change[sd]?|differ(?:s|ed|ent)?|between|compared?|both|same|"
+                       r"subsequent|later|earlier|contrast|align)\b", re.I)
 _ON_DAY = re.compile(rf"\b(?:on|dated)\s+(?:\w+day,?\s+)?(?P<d>{_DAY_PHRASE})", re.I)
 _IN_MONTH = re.compile(rf"\b(?:in|during|from)\s+(?:early\s+|late\s+|mid-?)?(?P<m>{_MON})\.?(?:\s+(?P<y>\d{{4}}))?\b"
                        r"(?!\s+\d{1,2}\b)", re.I)
@@ -165,7 +168,7 @@ def time_intent(question: str, as_of: str | date | None = None) -> TimeIntent:
     A question that names several days ("the report on October 7 ... and the one on October 30") compares
     articles: no window is set (the retriever routes each named day instead)."""
     ref = as_of_date(as_of)
-    if len(re.findall(_DAY_PHRASE, question, re.I)) > 1:
+    if len(re.findall(_DAY_PHRASE, question, re.I)) > 1 or _COMPARES.search(question):
         return TimeIntent(recency=bool(_LATEST.search(question)), phrase=(_LATEST.search(question) or [""])[0])
     if m := _BEFORE_AFTER.search(question):
         r = parse_date(m["d"], as_of=ref)
