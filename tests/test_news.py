@@ -17,7 +17,7 @@ import pytest
 import rag
 from rag.errors import FilterError
 from rag.ingest import load
-from rag.quotes import extract_quotes
+from rag.news.quotes import extract_quotes
 
 ROOT = Path(__file__).resolve().parent.parent
 NEWS = Path(__file__).resolve().parent / "data" / "news"
