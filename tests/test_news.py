@@ -298,6 +298,9 @@ def test_search_filters_checked_in_the_api(news_index):
 def test_cli_filters_exit_2_with_help(news_index, cli):
     bad_date = cli("search", "Kelce", "--since", "2024-13-45", "--index", str(news_index.path))
     assert bad_date.returncode == 2 and "YYYY-MM-DD" in bad_date.stderr and "Traceback" not in bad_date.stderr
+    empty = cli("search", "Kelce", "--since", "last week", "--as-of", "2026-06-01", "--index", str(news_index.path))
+    assert empty.returncode == 0 and "no matching passages" in empty.stdout
+    assert "dated 2023-09-26 to 2025-12-03" in empty.stderr      # says which dates the index does hold
     bad_outlet = cli("ask", "What did Kelce say?", "--source", "independant", "--index", str(news_index.path))
     assert bad_outlet.returncode == 2 and "The Independent - Life and Style" in bad_outlet.stderr
     chat = cli("chat", "--source", "fortune", "--since", "last month", "--as-of", "2023-11-05", "--index",

@@ -83,6 +83,14 @@ def _as_of(args):
     return as_of_date(getattr(args, "as_of", None))   # a bad --as-of fails here with the accepted forms
 
 
+def _date_span(index) -> str:
+    """Why a dated search found nothing: the dates the index does hold."""
+    days = sorted(a.published_at[:10] for a in index.articles() if a.published_at)
+    if not days:
+        return "(no article in this index has a date)"
+    return f"(the index's articles are dated {days[0]} to {days[-1]})"
+
+
 def cmd_search(args) -> int:
     index = _open(args)
     as_of = _as_of(args)
@@ -100,6 +108,8 @@ def cmd_search(args) -> int:
         _err(f"({n})")
     if not hits:
         print("no matching passages")
+        if args.since or args.until or window.active:
+            _err(_date_span(index))
     for h in hits:
         a = h.article
         meta = ", ".join(x for x in (a.source, a.published_at[:10]) if x)
