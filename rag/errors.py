@@ -44,6 +44,10 @@ class QueryError(UserError):
     pass
 
 
+class FilterError(UserError):
+    """An outlet, date or reference date (--source/--since/--until/--as-of) that cannot be used."""
+
+
 class ModelSpecError(UserError):
     pass
 

@@ -12,7 +12,9 @@ from .chunking import ChunkSettings
 from .embedding import DEFAULT_EMBEDDER, get_embedder
 from .errors import IndexNotFoundError
 from .ingest.indexer import COMMIT_EVERY_CHUNKS, EMBED_TEXT_VERSION, Indexer, ProgressFn, embedding_text, origin_file
-from .retrieval import RetrievalConfig, Retriever
+from .retrieval import RetrievalConfig, Retriever, check_query
+from .retrieval.filters import check as check_filters
+from .retrieval.timeframe import TimeIntent, narrow, newest_first, time_intent
 from .schema import Answer, Article, Hit, IndexReport
 from .storage import Store
 from .tokens import TOKENIZER_NAME
@@ -166,14 +168,46 @@ class Index:
         return {"path": str(self.path), "articles": n_articles, "chunks": n_chunks, "embedder": m["embedder"],
                 "dim": m["dim"], "chunk_tokens": m["chunk_tokens"], "overlap_tokens": m["overlap_tokens"]}
 
-    def search(self, query: str, k: int = 10, *, sources: Sequence[str] | None = None,
-               date_from: str | None = None, date_to: str | None = None) -> list[Hit]:
-        """Hybrid search. `sources` limits to outlets; `date_from`/`date_to` are ISO dates (inclusive).
+    def search(self, query: str, k: int = 10, *, sources: Sequence[str] | str | None = None,
+               date_from: str | None = None, date_to: str | None = None, as_of=None,
+               include_undated: bool = False) -> list[Hit]:
+        """Hybrid search. `sources` limits to outlets (matched case-insensitively; a string is one outlet);
+        `date_from`/`date_to` are dates in any accepted form, inclusive (rag.retrieval.timeframe.ACCEPTED); with `date_to`,
+        undated articles are left out unless `include_undated`. Unknown outlets and unreadable dates raise
+        FilterError. With `as_of` (the reference date), time words in the query ("last week", "in October",
+        "latest") become a date window or put the newest articles first (see `search_window`).
 
         Outlets and dates that the query itself names (from the index's own metadata) get routed sub-searches
         whose rankings are fused with the global one, so "as reported by The Verge and TechCrunch" finds both.
         """
-        return self._retriever.search(query, k, sources=sources, date_from=date_from, date_to=date_to)
+        query = check_query(query)
+        known = [s for s, _ in self.sources()] if sources is not None else []
+        checked = check_filters(sources, date_from, date_to, known, as_of=as_of, include_undated=include_undated)
+        intent = time_intent(query, as_of) if as_of is not None else None
+        date_from, date_to = checked.date_from, checked.date_to
+        if intent is not None:
+            date_from, date_to = narrow(date_from, date_to, intent)
+        hits = self._retriever.search(query, k, sources=checked.sources or None, date_from=date_from,
+                                      date_to=date_to, include_undated=include_undated)
+        return newest_first(hits) if intent is not None and intent.recency else hits
+
+    def search_window(self, query: str, as_of=None) -> TimeIntent:
+        """The date window and recency preference that `search(query, as_of=...)` applies, for display."""
+        return time_intent(check_query(query), as_of)
+
+    def quotes(self, query: str | None = None, *, speaker: str | None = None, sources=None,
+               since: str | None = None, until: str | None = None, as_of=None, include_undated: bool = False,
+               limit: int = 50) -> list:
+        """Who said what: quotes (direct and reported) with speaker, role and organisation, best match first.
+
+        `query` ranks by the words of the quote and its speaker; `speaker` keeps one person or body (any of its
+        names: "Mitov", "Daniel Mitov", "Bulgaria" for its officials); `sources`, `since`, `until` filter like
+        `search`. Each result's `quote` is the article text [start:end].
+        """
+        from .news.search import find_quotes
+
+        return find_quotes(self, query, speaker=speaker, sources=sources, since=since, until=until, as_of=as_of,
+                           include_undated=include_undated, limit=limit)
 
     # ---- answering -----------------------------------------------------------------------------------------
     def ask(self, question: str, model: str = "extractive", *, k: int | None = None, **options) -> Answer:

@@ -87,6 +87,7 @@ class Answer:
     query: str = ""                      # the standalone query actually searched (follow-ups are rewritten)
     sentences: tuple[AnswerSentence, ...] = ()
     hits: tuple[Hit, ...] = ()           # passages retrieved; for refusals, the closest ones
+    notes: tuple[str, ...] = ()          # what was searched ("searched 2025-10-13 to 2025-10-20"), shown to the user
     timings_ms: dict = field(default_factory=dict, compare=False)
 
 

@@ -131,7 +131,9 @@ def test_filters_by_outlet_and_date(fresh_index):
     assert hits and {h.article.source for h in hits} == {"Metro Daily"}
     hits = fresh_index.search("library flood cycle lanes council", k=10, date_from="2024-03-01", date_to="2024-03-31")
     assert hits and all(h.article.published_at.startswith("2024-03") for h in hits)
-    assert fresh_index.search("library", k=5, sources=["No Such Outlet"]) == []
+    with pytest.raises(rag.errors.FilterError, match="no outlet called 'No Such Outlet'"):   # never silently empty
+        fresh_index.search("library", k=5, sources=["No Such Outlet"])
+    assert {h.article.source for h in fresh_index.search("library", k=5, sources="metro daily")} == {"Metro Daily"}
 
 
 def test_fusion_math_and_keyword_query_building():

@@ -18,11 +18,13 @@ from dataclasses import dataclass, replace
 from ..defaults import DEFAULT_K, REFUSAL
 from ..providers.base import Model, Prompt, Source, check_model, get_model
 from ..retrieval import check_query
+from ..retrieval.filters import check as check_filters
 from ..schema import Answer, AnswerSentence
 from .citations import (
     MarkerStream, Pool, answer_sentences, attribute, is_refusal, passages_from_hits, query_weights,
     unit_citations,
 )
+from .news import newest_relevant, plan_time, quote_answer
 from .prompting import build_prompt
 
 log = logging.getLogger(__name__)
@@ -87,11 +89,11 @@ def _history_pairs(history: Sequence) -> list[tuple[str, str]]:
 
 def answer(index, question: str, *, model: str | Model = "extractive", k: int | None = None, sources=None,
            date_from: str | None = None, date_to: str | None = None, history: Sequence = (),
-           query: str | None = None, **model_options) -> Answer:
+           query: str | None = None, as_of=None, **model_options) -> Answer:
     """Answer `question` from the index; every claim cited, `refused=True` when the articles don't say."""
     final = None
     for item in answer_stream(index, question, model=model, k=k, sources=sources, date_from=date_from,
-                              date_to=date_to, history=history, query=query, **model_options):
+                              date_to=date_to, history=history, query=query, as_of=as_of, **model_options):
         if isinstance(item, Answer):
             final = item
     assert final is not None
@@ -100,7 +102,7 @@ def answer(index, question: str, *, model: str | Model = "extractive", k: int | 
 
 def answer_stream(index, question: str, *, model: str | Model = "extractive", k: int | None = None, sources=None,
                   date_from: str | None = None, date_to: str | None = None, history: Sequence = (),
-                  query: str | None = None, **model_options) -> Iterator[str | Answer]:
+                  query: str | None = None, as_of=None, **model_options) -> Iterator[str | Answer]:
     """Like `answer`, but yields text pieces as the model writes them, then the final Answer.
 
     Bad input (empty or overlong question, unknown model) raises here, before iteration starts. The streamed
@@ -112,19 +114,46 @@ def answer_stream(index, question: str, *, model: str | Model = "extractive", k:
     search_q = check_query(query) if query else question
     prompt_opts = {k_: model_options.pop(k_) for k_ in _PROMPT_OPTIONS if k_ in model_options}
     m = resolve_model(model, model_options)
-    return _run(index, question, search_q, m, k or DEFAULT_K,
-                dict(sources=sources, date_from=date_from, date_to=date_to), history, prompt_opts, t0)
+    checked = check_filters(sources, date_from, date_to, [s for s, _ in index.sources()] if sources else [],
+                            as_of=as_of)   # bad outlets and dates fail here, before iteration starts
+    plan = plan_time(question, dict(sources=checked.sources, date_from=checked.date_from, date_to=checked.date_to),
+                     as_of)
+    return _run(index, question, search_q, m, k or DEFAULT_K, plan, history, prompt_opts, t0)
 
 
-def _run(index, question: str, search_q: str, m: Model, k: int, filters: dict, history: Sequence,
+def _run(index, question: str, search_q: str, m: Model, k: int, plan, history: Sequence,
          prompt_opts: dict, t0: float) -> Iterator[str | Answer]:
     t_search = _now()
-    hits = index.search(search_q, k=k, **filters)
+    asked = question
+    if plan.question != question:   # time words set the window: the topic is what is left
+        search_q = plan.question if search_q == question else search_q
+        question = plan.question
+    hits = index.search(search_q, k=k, **plan.filters)
+    notes = plan.notes
+    if plan.recency:
+        hits, note = newest_relevant(hits, question, search_q)
+        notes += (note,) if note else ()
     t_ret = _now()
     passages = passages_from_hits(hits)
     pool = Pool(passages)
     evidence = assess(pool, question, search_q)
-    base = Answer(question=question, text="", refused=False, model=m.model_id, query=search_q, hits=tuple(hits))
+    if not evidence.sufficient and plan.fallback is not None:
+        # "this week" in a question may be the article's week: nothing in the window answers, so say so and
+        # search every date
+        hits = index.search(search_q, k=k, **plan.fallback)
+        notes = (f"nothing in that window answers it ({plan.notes[0]}); searched all dates",)
+        passages = passages_from_hits(hits)
+        pool = Pool(passages)
+        evidence = assess(pool, question, search_q)
+        t_ret = _now()
+    base = Answer(question=asked, text="", refused=False, model=m.model_id, query=search_q, hits=tuple(hits),
+                  notes=notes)
+    if not getattr(m, "generative", True) and callable(getattr(index, "quotes", None)) and \
+            (quoted := quote_answer(index, question, hits, base, filters=dict(plan.fallback or plan.filters)
+                                    if notes[:1] != plan.notes[:1] else plan.filters)) is not None:
+        yield quoted.text          # who said what, from the quotes stored at index time (rag.news_answers)
+        yield _timed(quoted, t0, t_search, t_ret)
+        return
     if not evidence.sufficient:
         ans = _refusal(base, pool, question, search_q, evidence.reason)
         yield ans.text
@@ -135,7 +164,7 @@ def _run(index, question: str, search_q: str, m: Model, k: int, filters: dict, h
     if generative:
         built = build_prompt(question, passages, context_tokens=m.context_tokens,
                              history=_history_pairs(history), query=search_q,
-                             source_tokens=m.source_tokens, pool=pool, **prompt_opts)
+                             source_tokens=m.source_tokens, pool=pool, today=plan.today, **prompt_opts)
         prompt, offered = built.prompt, list(built.passages)
     else:
         offered = passages

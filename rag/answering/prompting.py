@@ -156,9 +156,11 @@ def _tokens(text: str) -> int:
     return int(count_tokens(text) * TOKEN_SAFETY) + MESSAGE_OVERHEAD
 
 
-def _user_message(question: str, blocks: Sequence[str]) -> str:
+def _user_message(question: str, blocks: Sequence[str], today: str | None = None) -> str:
     sources = "\n\n".join(blocks) if blocks else "(no sources)"
-    return f"Sources:\n{sources}\n\nQuestion: {' '.join(question.split())}\n\n{INSTRUCTION}"
+    # "latest" and "last week" mean something only against a date; sources carry theirs in their headers
+    date = f"Today's date: {today}.\n" if today else ""
+    return f"Sources:\n{sources}\n\n{date}Question: {' '.join(question.split())}\n\n{INSTRUCTION}"
 
 
 @dataclass(frozen=True)
@@ -172,7 +174,7 @@ def build_prompt(question: str, passages: Sequence[Passage], *, context_tokens: 
                  max_tokens: int | None = None, temperature: float | None = None,
                  history: Sequence[tuple[str, str]] = (), query: str | None = None,
                  history_tokens: int | None = None, source_tokens: int | None = None,
-                 pool: Pool | None = None) -> BuiltPrompt:
+                 pool: Pool | None = None, today: str | None = None) -> BuiltPrompt:
     """Fit system + history + numbered sources + question into `context_tokens - max_tokens`.
 
     `history` is (question, answer text) pairs, oldest first; newest turns are kept first. Sources keep their
@@ -184,7 +186,7 @@ def build_prompt(question: str, passages: Sequence[Passage], *, context_tokens: 
     max_tokens = int(max_tokens or DEFAULT_MAX_TOKENS)
     max_tokens = min(max_tokens, max(32, context_tokens // 4))
     budget = context_tokens - max_tokens
-    used = _tokens(SYSTEM) + _tokens(_user_message(question, []))
+    used = _tokens(SYSTEM) + _tokens(_user_message(question, [], today))
 
     hist_msgs: list[dict] = []
     hist_budget = int((budget - used) * HISTORY_SHARE)
@@ -222,7 +224,7 @@ def build_prompt(question: str, passages: Sequence[Passage], *, context_tokens: 
         used += cost
 
     messages = ({"role": "system", "content": SYSTEM}, *hist_msgs,
-                {"role": "user", "content": _user_message(question, blocks)})
+                {"role": "user", "content": _user_message(question, blocks, today)})
     sources = tuple(Source(i, p.article.title, p.article.source, p.article.published_at, p.text)
                     for i, p in enumerate(offered, 1))
     offered = [Passage(i, p.article, p.start, p.end, p.rank, p.chunks, p.score) for i, p in enumerate(offered, 1)]

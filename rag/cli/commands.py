@@ -73,14 +73,43 @@ def hit_json(hit) -> dict:
             "score": round(hit.score, 6)}
 
 
+def _filters(args) -> dict:
+    return {"sources": args.source, "date_from": args.since, "date_to": args.until}
+
+
+def _as_of(args):
+    from ..retrieval.timeframe import as_of_date
+
+    return as_of_date(getattr(args, "as_of", None))   # a bad --as-of fails here with the accepted forms
+
+
+def _date_span(index) -> str:
+    """Why a dated search found nothing: the dates the index does hold."""
+    days = sorted(a.published_at[:10] for a in index.articles() if a.published_at)
+    if not days:
+        return "(no article in this index has a date)"
+    return f"(the index's articles are dated {days[0]} to {days[-1]})"
+
+
 def cmd_search(args) -> int:
     index = _open(args)
-    hits = index.search(args.query, k=args.k, sources=args.source, date_from=args.since, date_to=args.until)
+    as_of = _as_of(args)
+    filters = dict(_filters(args), include_undated=args.include_undated)
+    window = index.search_window(args.query, as_of)
+    hits = index.search(args.query, k=args.k, as_of=as_of, **filters)
+    notes = [window.note()] if window.active else []
+    if not hits and window.soft:
+        hits = index.search(args.query, k=args.k, **filters)
+        notes = [f"nothing in that window ({window.note()}); searched all dates"]
     if args.json:
-        _out({"query": args.query, "hits": [hit_json(h) for h in hits]})
+        _out({"query": args.query, "hits": [hit_json(h) for h in hits], "notes": notes})
         return 0
+    for n in notes:
+        _err(f"({n})")
     if not hits:
         print("no matching passages")
+        if args.since or args.until or window.active:
+            _err(_date_span(index))
     for h in hits:
         a = h.article
         meta = ", ".join(x for x in (a.source, a.published_at[:10]) if x)
@@ -97,6 +126,7 @@ def answer_json(ans) -> dict:
                        "start": c.start, "end": c.end, "score": round(c.score, 6)} for c in ans.citations],
         "sentences": [{"text": s.text, "citations": list(s.citations), "supported": s.supported} for s in ans.sentences],
         "timings_ms": {k: round(v, 1) for k, v in ans.timings_ms.items()},
+        "notes": list(ans.notes),
     }
 
 
@@ -114,6 +144,8 @@ def print_answer(ans, *, streamed: bool = False) -> None:
         print(ans.text)
     if ans.query and ans.query != ans.question:
         print(f"\n(searched for: {ans.query})")
+    for note in ans.notes:
+        print(f"({note})")
     if ans.citations:
         print()
     for c in ans.citations:
@@ -128,7 +160,7 @@ def print_answer(ans, *, streamed: bool = False) -> None:
 
 def cmd_ask(args) -> int:
     index = _open(args)
-    opts = _model_options(args)
+    opts = {**_model_options(args), **_filters(args), "as_of": _as_of(args)}
     if args.json:
         _out(answer_json(index.ask(args.question, model=args.model, k=args.k, **opts)))
         return 0
@@ -156,6 +188,12 @@ def cmd_ask(args) -> int:
 def cmd_chat(args) -> int:
     index = _open(args)
     chat = index.chat(model=args.model, **_model_options(args))
+    filters = {**_filters(args), "as_of": _as_of(args)}
+    if args.source or args.since or args.until:
+        from ..retrieval.filters import check
+
+        check(args.source, args.since, args.until, [s for s, _ in index.sources()] if args.source else [],
+              as_of=filters["as_of"])   # a typo fails now, not at the first question
     print("Ask about the indexed articles. Empty line or Ctrl-D to quit.", file=sys.stderr)
     while True:
         try:
@@ -166,11 +204,30 @@ def cmd_chat(args) -> int:
         if not q:
             return 0
         try:
-            ans = chat.ask(q)
+            ans = chat.ask(q, **filters)
         except RagError as e:  # a bad question or a crashed model ends this answer, not the chat
             print(f"error: {e}", file=sys.stderr)
             continue
         print_answer(ans)
+
+
+def cmd_quotes(args) -> int:
+    index = _open(args)
+    found = index.quotes(args.query, speaker=args.speaker, sources=args.source, since=args.since, until=args.until,
+                         as_of=_as_of(args), include_undated=args.include_undated, limit=args.limit)
+    if args.json:
+        _out({"quotes": [h.to_json() for h in found]})
+        return 0
+    if not found:
+        print("no matching quotes")
+    for h in found:
+        q, a = h.quote, h.article
+        who = q.speaker + (f", {q.role}" if q.role else "")
+        meta = ", ".join(x for x in (a.source, a.published_at[:10]) if x)
+        print(f"{who}" + (f" ({meta})" if meta else "") + f" — {a.title}")
+        text = " ".join(q.quote.split())
+        print(f"    \"{text}\"" if q.kind == "direct" else f"    {text} (reported)")
+    return 0
 
 
 def cmd_list(args) -> int:

@@ -20,6 +20,8 @@ examples:
   rag index seeds/                      build or update the index from a folder
   rag search "Bulgaria Russia intelligence" -k 5
   rag ask "What did Bulgaria claim about Russia?"
+  rag quotes --speaker Mitov            who said what
+  rag ask "What is the latest on the strike?" --as-of 2025-12-10
   rag serve                             chat in the browser on http://127.0.0.1:7860
   rag eval tests/data/seed_qa.jsonl --out eval-out/
 """
@@ -35,6 +37,19 @@ def _model_args(p: argparse.ArgumentParser) -> None:
                    help="extractive (default), llamacpp:NAME_OR_PATH or openai:MODEL")
     p.add_argument("--base-url", default=None, help="OpenAI-compatible server URL (or $OPENAI_BASE_URL)")
     p.add_argument("--api-key", default=None, help="API key for --base-url (or $OPENAI_API_KEY)")
+
+
+def _filter_args(p: argparse.ArgumentParser, *, as_of: bool = True) -> None:
+    p.add_argument("--source", action="append", metavar="OUTLET",
+                   help="only this outlet (repeatable; case-insensitive, e.g. 'the verge')")
+    p.add_argument("--since", metavar="DATE", help="only articles published on or after DATE "
+                   "(YYYY-MM-DD, YYYY-MM, 'Oct 20, 2025', 'last week', ...)")
+    p.add_argument("--until", metavar="DATE", help="only articles published on or before DATE (undated ones are left "
+                   "out unless --include-undated)")
+    p.add_argument("--include-undated", action="store_true", help="with --until: keep articles that have no date")
+    if as_of:
+        p.add_argument("--as-of", metavar="DATE", default=None,
+                       help="the date that 'latest', 'last week', 'in October' are resolved against (default: today)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,9 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("query")
     _index_arg(p)
     p.add_argument("-k", type=int, default=10, help="number of passages (default 10)")
-    p.add_argument("--source", action="append", metavar="OUTLET", help="only this outlet (repeatable)")
-    p.add_argument("--since", metavar="DATE", help="only articles published on or after DATE (YYYY-MM-DD)")
-    p.add_argument("--until", metavar="DATE", help="only articles published on or before DATE (YYYY-MM-DD)")
+    _filter_args(p)
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("ask", help="answer a question with citations")
@@ -66,11 +79,21 @@ def build_parser() -> argparse.ArgumentParser:
     _index_arg(p)
     _model_args(p)
     p.add_argument("-k", type=int, default=None, help="passages given to the model")
+    _filter_args(p)
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("chat", help="interactive chat in the terminal (follow-ups understood)")
     _index_arg(p)
     _model_args(p)
+    _filter_args(p)
+
+    p = sub.add_parser("quotes", help="who said what: quotes with speaker, role, outlet and date")
+    p.add_argument("query", nargs="?", default=None, help="words of the quote or its topic (optional)")
+    _index_arg(p)
+    p.add_argument("--speaker", metavar="NAME", help="only this person or body ('Mitov', 'Bulgaria', 'Home Office')")
+    _filter_args(p)
+    p.add_argument("-n", "--limit", type=int, default=20, help="at most this many quotes (default 20)")
+    p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("list", help="list indexed articles")
     _index_arg(p)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from .cleaning import normalize_date, strip_header_lines
 from ..errors import IngestError
+from .dateline import json_date, pdf_date, strip_outlet_dateline
 
 
 @dataclass
@@ -155,10 +156,13 @@ def parse_text(text: str) -> Draft:
     offsets and excerpts match the file; front matter, a dateline and a byline near the top become metadata."""
     meta, body = _front_matter(text)
     body, dated, byline = strip_header_lines(body)
+    outlet = ""
+    if not dated:   # "Brackenholm Gazette, 3 December 2025"
+        body, outlet, dated = strip_outlet_dateline(body)
     return Draft(
         text=body,
         title=meta.get("title", ""),
-        source=meta.get("source", ""),
+        source=meta.get("source", "") or outlet,
         author=meta.get("author", "") or byline,
         published_at=normalize_date(meta.get("published_at")) or dated,
         url=meta.get("url", ""),
@@ -227,18 +231,22 @@ def _parse_pdf(data: bytes) -> Draft:
     if not text.strip():
         why = f"{failed} page(s) could not be read" if failed else "scanned pages need OCR"
         raise IngestError(f"no text found in PDF ({why})")
-    title = author = ""
+    title = author = created = ""
     try:
         info = reader.metadata
         if info is not None:
             title = " ".join(str(info.title or "").split())
             author = " ".join(str(info.author or "").split())
+            created = pdf_date(info)
     except Exception:
         pass  # a broken Info dictionary only costs the metadata; the text is what matters
     if _JUNK_PDF_TITLE.match(title):
         title = ""
     text, dated, byline = strip_header_lines(text)
-    return Draft(text=text, title=title, author=author or byline, published_at=dated)
+    outlet = ""
+    if not dated:
+        text, outlet, dated = strip_outlet_dateline(text)
+    return Draft(text=text, title=title, author=author or byline, published_at=dated or created, source=outlet)
 
 
 # ---- JSON / JSONL -----------------------------------------------------------------------------------------------
@@ -246,7 +254,10 @@ def _parse_pdf(data: bytes) -> Draft:
 _TEXT_KEYS = ("body", "text", "content")
 _SOURCE_KEYS = ("source", "outlet", "site", "source_name", "publisher")
 _AUTHOR_KEYS = ("author", "authors", "byline")
-_DATE_KEYS = ("published_at", "date", "published", "publishedAt", "pubDate", "published_date")
+_DATE_KEYS = ("published_at", "date", "published", "publishedAt", "pubDate", "published_date", "datePublished",
+              "date_published", "publication_date", "publicationDate", "pub_date", "publish_date", "publishDate",
+              "published_time", "publishedTime", "first_published", "firstPublished", "dateCreated", "created_at",
+              "createdAt", "created", "timestamp", "time", "datetime")
 _URL_KEYS = ("url", "link")
 _CONTAINER_KEYS = ("articles", "records", "items", "data")
 _NULLISH = frozenset({"none", "null", "nan", "n/a", "unknown"})
@@ -295,7 +306,7 @@ def record_to_draft(rec: object, index: int | None) -> Draft:
         title=_field(rec.get("title") or rec.get("headline")),
         source=_field(_first(rec, _SOURCE_KEYS)),
         author=_field(_first(rec, _AUTHOR_KEYS)),
-        published_at=normalize_date(_first(rec, _DATE_KEYS)),
+        published_at=json_date(_first(rec, _DATE_KEYS)),
         url=_field(_first(rec, _URL_KEYS)),
         record=index,
     )

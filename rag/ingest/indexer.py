@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..chunking import ChunkSettings, chunk_article
 from ..errors import UserError
+from ..news.quotes import QUOTES_VERSION, extract_quotes
 from ..schema import Article, Chunk, IndexReport, Skipped
 from ..storage import Store
 
@@ -82,9 +83,16 @@ class Indexer:
             if batch:
                 done = self._embed_and_write(w, batch, done, total, progress)
             removed = self._prune(w, paths, set(seen)) if prune else 0
+            self._backfill_quotes(w, {a.id for a, _ in pieces})
             w.commit()
         return IndexReport(added=added, updated=updated, unchanged=unchanged, removed=removed,
                            chunks_embedded=done, skipped=tuple(skipped))
+
+    def _backfill_quotes(self, w, written: set[str]) -> None:
+        # articles indexed before quotes existed (or by an older extractor) get them now: text only, no embedding
+        for aid in self.store.quote_unscanned(QUOTES_VERSION):
+            if aid not in written and (a := self.store.get_article(aid)) is not None:
+                w.put_quotes(a, extract_quotes(a.text), QUOTES_VERSION)
 
     def _embed_and_write(self, w, batch, done: int, total: int, progress: ProgressFn | None) -> int:
         texts = [embedding_text(a, c) for a, chunks in batch for c in chunks]
@@ -97,7 +105,7 @@ class Indexer:
         vecs = self.embedder().embed(texts, progress=step)
         i = 0
         for a, chunks in batch:
-            w.put_article(a, chunks, vecs[i : i + len(chunks)])
+            w.put_article(a, chunks, vecs[i : i + len(chunks)], found=(extract_quotes(a.text), QUOTES_VERSION))
             i += len(chunks)
         w.commit()
         return done + len(texts)

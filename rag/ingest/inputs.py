@@ -23,7 +23,8 @@ import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from .cleaning import clean_text, title_from_text
+from .cleaning import clean_text, title_from_text  # noqa: F401  (title_from_text: public name kept)
+from .dateline import headline
 from ..errors import IngestError
 from .formats import BadRecord, Draft, decode_text, parse_json, parse_jsonl, parse_pdf, parse_text
 from .html import parse_html
@@ -221,7 +222,7 @@ def _finish(draft: Draft, shown: str, absolute: str) -> Article | Skipped:
     text = clean_text(draft.text)
     if not text:
         return Skipped(shown + suffix, "no article text left after removing boilerplate")
-    title = _one_line(draft.title, 300) or title_from_text(text)
+    title = _one_line(draft.title, 300) or headline(text)
     source = _one_line(draft.source, 200)
     author = _one_line(draft.author, 300)
     published_at = _one_line(draft.published_at, 64)

@@ -46,12 +46,13 @@ class Retriever:
         self._matcher: tuple[int, OutletMatcher] | None = None
 
     def search(self, query: str, k: int = 10, *, sources: Sequence[str] | None = None,
-               date_from: str | None = None, date_to: str | None = None) -> list[Hit]:
+               date_from: str | None = None, date_to: str | None = None,
+               include_undated: bool = False) -> list[Hit]:
         query = check_query(query)
         if k < 1:
             raise UserError("k must be at least 1")
         cfg = self.config
-        user = Filters(tuple(sources or ()), date_from, date_to)
+        user = Filters(tuple(sources or ()), date_from, date_to, (), include_undated)
         analysis = analyze(query, self._outlet_matcher() if cfg.route_outlets and not user.sources else None)
         n = max(cfg.candidates, k)
         qvec = self.embed_query(query) if cfg.dense_weight > 0 else None
@@ -59,11 +60,11 @@ class Retriever:
         rankings = [(base, cfg.global_weight)]
         core_terms = keyword_terms(analysis.core)
         for outlet in analysis.outlets:
-            sub, _ = self._ranking(qvec, core_terms, Filters((outlet,), date_from, date_to), n)
+            sub, _ = self._ranking(qvec, core_terms, Filters((outlet,), date_from, date_to, (), include_undated), n)
             rankings.append((sub, cfg.route_weight))
         if cfg.route_dates:
             for day in analysis.dates:
-                f = Filters(user.sources or analysis.outlets, date_from, date_to, (day,))
+                f = Filters(user.sources or analysis.outlets, date_from, date_to, (day,), include_undated)
                 sub, _ = self._ranking(qvec, core_terms, f, n)
                 rankings.append((sub, cfg.route_weight))
         if len(rankings) == 1:

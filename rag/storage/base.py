@@ -32,6 +32,7 @@ class Filters:
     date_from: str | None = None
     date_to: str | None = None
     dates: tuple[str, ...] = ()       # any of these publication days (YYYY-MM-DD)
+    include_undated: bool = False     # with date_to: keep articles that have no date
 
     @property
     def active(self) -> bool:
@@ -44,6 +45,8 @@ class Filters:
         if self.date_from and published_at < self.date_from:
             return False
         if self.date_to and published_at[: len(self.date_to)] > self.date_to:  # a bare date includes the whole day
+            return False
+        if self.date_to and not published_at and not self.include_undated:
             return False
         return not self.dates or published_at[:10] in self.dates
 

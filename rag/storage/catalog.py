@@ -21,6 +21,7 @@ import numpy as np
 
 from ..errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, RagError
 from ..schema import Article
+from . import quotes
 from .base import Filters
 from .files import atomic_write_bytes, fsync_dir, write_lock
 
@@ -153,7 +154,7 @@ class Catalog:
                 try:
                     new = sqlite3.connect(tmp)
                     try:
-                        new.executescript("BEGIN;" + _SCHEMA + "COMMIT;")
+                        new.executescript("BEGIN;" + _SCHEMA + quotes.SCHEMA_SQL + "COMMIT;")
                         with new:
                             new.execute("INSERT INTO meta VALUES ('manifest', ?)", (json.dumps(manifest),))
                             new.execute("INSERT INTO meta VALUES ('generation', '0')")
@@ -234,6 +235,14 @@ class Catalog:
             c = self.conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
         return a, c
 
+    def quote_rows(self, article_ids: Iterable[str] | None = None) -> list[sqlite3.Row] | None:
+        with self.db_lock:
+            return quotes.rows(self.conn, article_ids)
+
+    def quote_unscanned(self, version: int) -> list[str]:
+        with self.db_lock:
+            return quotes.unscanned(self.conn, version)
+
     def sources(self) -> list[tuple[str, int]]:
         with self.db_lock:
             return [(r[0], r[1]) for r in self.conn.execute(
@@ -250,7 +259,7 @@ class Catalog:
             args.append(f.date_from)
         if f.date_to:
             # a bare date includes the whole day
-            sql += " AND substr(a.published_at, 1, ?) <= ?"
+            sql += " AND substr(a.published_at, 1, ?) <= ?" + ("" if f.include_undated else " AND a.published_at != ''")
             args += [len(f.date_to), f.date_to]
         if f.dates:
             sql += f" AND substr(a.published_at, 1, 10) IN ({','.join('?' * len(f.dates))})"

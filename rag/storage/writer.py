@@ -13,6 +13,7 @@ import numpy as np
 
 from ..schema import Article, Chunk
 from .base import fts_header
+from . import quotes
 from .catalog import Catalog
 from .vectors import VectorFiles
 
@@ -36,6 +37,7 @@ class Writer:
             self.catalog.db_lock.acquire()
             self.conn.execute("BEGIN IMMEDIATE")
             self._pending = True
+            quotes.ensure(self.conn)
 
     def delete_article(self, article_id: str) -> int:
         """Delete an article and its chunks; returns how many chunks went."""
@@ -46,11 +48,18 @@ class Writer:
             self.conn.execute("DELETE FROM chunks WHERE article_id=?", (article_id,))
             self._removed.extend(ids)
         self.conn.execute("DELETE FROM articles WHERE id=?", (article_id,))
+        quotes.delete(self.conn, article_id)
         return len(ids)
 
-    def put_article(self, article: Article, chunks: Sequence[Chunk], vectors: np.ndarray) -> list[int]:
-        """Insert or replace an article with its chunks and their vectors (row i of `vectors` is chunk i);
-        returns the new chunk ids."""
+    def put_quotes(self, article: Article, found: Sequence, version: int) -> None:
+        """Replace an article's quotes (rag.news.quotes.Quote objects), in this writer's transaction."""
+        self._begin()
+        quotes.put(self.conn, article, found, version)
+
+    def put_article(self, article: Article, chunks: Sequence[Chunk], vectors: np.ndarray,
+                    found: tuple[Sequence, int] | None = None) -> list[int]:
+        """Insert or replace an article with its chunks and their vectors (row i of `vectors` is chunk i), and its
+        (quotes, extractor version) when given; returns the new chunk ids."""
         if len(chunks) != len(vectors):
             raise ValueError("one vector per chunk")
         self.delete_article(article.id)
@@ -72,6 +81,8 @@ class Writer:
                               (cur.lastrowid, title, source, chunk.text))
         if ids:
             self._added_vecs.append((np.asarray(ids, dtype=np.int64), vecs))
+        if found is not None:
+            quotes.put(self.conn, article, *found)
         return ids
 
     def commit(self) -> None:
