@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -104,8 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="exit 1 when a metric is below VALUE, e.g. hits@10=0.9")
     p.add_argument("--json", action="store_true")
 
-    sub.add_parser("doctor", help="check models, tokenizer and index; say how to fix what is missing").add_argument(
-        "--index", metavar="DIR", default=None)
+    p = sub.add_parser("doctor", help="check models, tokenizer and index; say how to fix what is missing")
+    _index_arg(p)
+    p.add_argument("--full", action="store_true", help="SQLite integrity_check and every vector (slower)")
+    p.add_argument("--fix", action="store_true", help="repair a damaged index (damaged files are kept, renamed)")
     return parser
 
 
@@ -124,6 +127,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except RagError as e:
         print(f"error: {e}", file=sys.stderr)
+        return 1
+    except sqlite3.DatabaseError as e:  # damage found while reading (a page of random bytes), not at open
+        from .errors import IndexCorruptError
+
+        where = getattr(args, "index", None) or os.environ.get("RAG_INDEX") or "index"
+        if isinstance(e, sqlite3.OperationalError):
+            print(f"error: cannot read the index at {where} ({e}); check free disk space and permissions",
+                  file=sys.stderr)
+        else:
+            print(f"error: {IndexCorruptError.damaged(where, f'SQLite: {e}')}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -230,8 +230,16 @@ def cmd_eval(args) -> int:
 def cmd_doctor(args) -> int:
     from .doctor import run_checks
 
+    if args.fix:
+        from .index import default_index_path
+        from .integrity import repair
+
+        rep = repair(Path(args.index) if args.index else default_index_path())
+        for action in rep.actions:
+            print(f"[fix ] {action}")
+        print(f"[fix ] index {rep.root}: {rep.articles} articles after repair")
     ok = True
-    for status, what, fix in run_checks(args.index):
+    for status, what, fix in run_checks(args.index, full=args.full):
         mark = {"ok": "ok  ", "warn": "warn", "fail": "FAIL"}[status]
         print(f"[{mark}] {what}" + (f" — {fix}" if fix else ""))
         ok &= status != "fail"

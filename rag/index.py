@@ -190,6 +190,9 @@ class Index:
                 done = self._embed_and_write(w, batch, done, total, progress)
             removed = self._prune(w, paths, set(seen)) if prune else 0
             w.commit()
+            from .integrity import record_sources  # what `rag doctor --fix` re-reads if SQLite is ever lost
+
+            record_sources(self.path, [p for p in paths if os.path.lexists(p)])
         return IndexReport(added=added, updated=updated, unchanged=unchanged, removed=removed,
                            chunks_embedded=done, skipped=tuple(skipped))
 
