@@ -23,6 +23,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -36,6 +37,7 @@ from .store import DB_NAME, FORMAT_VERSION, MANIFEST_NAME, Store, _write_lock, a
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 SOURCES_NAME = "sources.json"
+_TEMP_PID = re.compile(r"\.(\d+)(?:\.\d+)?\.tmp$")
 DEFAULT_SAMPLE = 256          # vectors compared per check (every vector with full=True)
 OPEN_SAMPLE = 16              # compared each time a FAISS file is loaded: a few ms, catches a zeroed file
 DAMAGED_TAG = "damaged"
@@ -307,9 +309,8 @@ def _stale_temp_files(root: Path) -> list[Path]:
     """Temporary files of writers that no longer run (a kill during a FAISS or manifest write)."""
     out = []
     for p in root.glob(".*.tmp"):
-        parts = p.name.split(".")
-        pid = next((int(x) for x in parts if x.isdigit()), None)
-        if pid is None or not _alive(pid):
+        m = _TEMP_PID.search(p.name)  # rag.store names them .NAME.PID[.THREAD].tmp
+        if m is None or not _alive(int(m.group(1))):
             out.append(p)
     return out
 
