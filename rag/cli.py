@@ -26,6 +26,16 @@ examples:
 """
 
 
+def _positive_int(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
+    return n
+
+
 def _index_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--index", metavar="DIR", default=None,
                    help="index directory (default: $RAG_INDEX or ./index)")
@@ -49,14 +59,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", metavar="PATH")
     _index_arg(p)
     p.add_argument("--prune", action="store_true", help="remove articles whose files under PATH are gone")
-    p.add_argument("--commit-every", type=int, default=256, metavar="N",
+    p.add_argument("--commit-every", type=_positive_int, default=256, metavar="N",
                    help="commit after about N embedded chunks (default 256); an interrupted run keeps what was committed")
+    p.add_argument("--max-file-mb", type=_positive_int, default=20, metavar="MB",
+                   help="skip files larger than this (default 20 MB; a 45 MB text file takes ~45 min to embed)")
+    p.add_argument("--follow-links", action="store_true",
+                   help="follow symbolic links that lead out of the given folders (default: skip them)")
+    p.add_argument("--include-code", action="store_true", help="also index source-code files (.py, .js, ...)")
     p.add_argument("--json", action="store_true", help="print a JSON report")
 
     p = sub.add_parser("search", help="show the passages that best match a query")
     p.add_argument("query")
     _index_arg(p)
-    p.add_argument("-k", type=int, default=10, help="number of passages (default 10)")
+    p.add_argument("-k", type=_positive_int, default=10, help="number of passages (default 10)")
     p.add_argument("--source", action="append", metavar="OUTLET", help="only this outlet (repeatable)")
     p.add_argument("--since", metavar="DATE", help="only articles published on or after DATE (YYYY-MM-DD)")
     p.add_argument("--until", metavar="DATE", help="only articles published on or before DATE (YYYY-MM-DD)")
@@ -66,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("question")
     _index_arg(p)
     _model_args(p)
-    p.add_argument("-k", type=int, default=None, help="passages given to the model")
+    p.add_argument("-k", type=_positive_int, default=None, help="passages given to the model")
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("chat", help="interactive chat in the terminal (follow-ups understood)")
@@ -99,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="eval-out", metavar="DIR", help="where metrics.json, results.jsonl and the report go")
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N questions")
     p.add_argument("--split", choices=["dev", "test", "all"], default="all")
-    p.add_argument("-k", type=int, default=10)
+    p.add_argument("-k", type=_positive_int, default=10)
     p.add_argument("--retrieval-only", action="store_true", help="score retrieval only (no answers)")
     p.add_argument("--fail-under", nargs="+", default=[], metavar="METRIC=VALUE",
                    help="exit 1 when a metric is below VALUE, e.g. hits@10=0.9")

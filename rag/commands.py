@@ -49,10 +49,17 @@ class _Progress:
 
 
 def cmd_index(args) -> int:
+    from .index import check_inputs, default_index_path
+
+    if not (Path(args.index) if args.index else default_index_path()).exists():
+        # before the index is created: a typo or an empty folder must not leave an empty index behind
+        check_inputs(args.paths, follow_links=args.follow_links, include_code=args.include_code, first_only=True)
     index = _open(args, create=True)
     progress = _Progress(not args.json)
     try:
-        report = index.add(args.paths, prune=args.prune, progress=progress, commit_every=max(1, args.commit_every))
+        report = index.add(args.paths, prune=args.prune, progress=progress, commit_every=args.commit_every,
+                           max_file_bytes=args.max_file_mb * 1_000_000, follow_links=args.follow_links,
+                           include_code=args.include_code)
     finally:
         progress.close()
     if args.json:

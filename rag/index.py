@@ -26,6 +26,8 @@ DEFAULT_INDEX = "index"
 # Version of what is embedded for a chunk (header layout); part of the manifest so that a change forces a rebuild.
 EMBED_TEXT_VERSION = 1
 COMMIT_EVERY_CHUNKS = 256
+# A 45 MB text file is ~46 minutes of embedding on 2 cores: larger files are skipped unless the limit is raised.
+MAX_FILE_BYTES = 20_000_000
 
 ProgressFn = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -143,24 +145,31 @@ class Index:
     # ---- writing -------------------------------------------------------------------------------------------
     def add(self, paths: Iterable[str | os.PathLike] | str | os.PathLike, *, prune: bool = False,
             progress: ProgressFn | None = None, lock_timeout: float = 60.0,
-            commit_every: int = COMMIT_EVERY_CHUNKS) -> IndexReport:
+            commit_every: int = COMMIT_EVERY_CHUNKS, max_file_bytes: int = MAX_FILE_BYTES,
+            follow_links: bool = False, include_code: bool = False) -> IndexReport:
         """Ingest, chunk, embed and store the articles under `paths`.
 
         Unchanged articles (same content hash) are skipped; changed ones are replaced; unreadable inputs are
         reported in `skipped`. With `prune`, articles that came from files under `paths` that no longer exist
         (or records no longer in their file) are removed. Work is committed whenever about `commit_every` chunks
         are embedded (whole articles only), so an interrupted run keeps what it finished and a re-run completes it.
-        """
-        from .ingest import iter_inputs
 
+        A path that does not exist, or a folder with nothing to read, is a UserError (nothing is written). Files
+        over `max_file_bytes` are skipped with a reason; see `rag.ingest.iter_inputs` for `follow_links` (symbolic
+        links out of the given folders) and `include_code` (.py, .js... files).
+        """
         if isinstance(paths, (str, os.PathLike)):
             paths = [paths]
         paths = [Path(p) for p in paths]
+        if commit_every < 1 or max_file_bytes < 1:
+            raise UserError("commit_every and max_file_bytes must be at least 1")
+        items = check_inputs(paths, max_file_bytes=max_file_bytes, follow_links=follow_links,
+                             include_code=include_code)
         with self._add_lock, self._store.writer(lock_timeout=lock_timeout) as w:
             hashes = self._store.article_hashes()
             seen: dict[str, Article] = {}
             skipped: list[Skipped] = []
-            for item in iter_inputs(paths):
+            for item in items:
                 if isinstance(item, Skipped):
                     skipped.append(item)
                 elif item.id in seen:
@@ -265,8 +274,7 @@ class Index:
         whose rankings are fused with the global one, so "as reported by The Verge and TechCrunch" finds both.
         """
         query = check_query(query)
-        if k < 1:
-            raise UserError("k must be at least 1")
+        _check_k(k)
         cfg = self.retrieval
         user = Filters(tuple(sources or ()), date_from, date_to)
         analysis = analyze(query, self._outlet_matcher() if cfg.route_outlets and not user.sources else None)
@@ -368,12 +376,14 @@ class Index:
         """Answer from the indexed articles, every claim cited; `refused=True` when they don't say."""
         from .answering import answer
 
+        _check_k(k)
         return answer(self, question, model=model, k=k, **options)
 
     def ask_stream(self, question: str, model: str = "extractive", *, k: int | None = None, **options):
         """Like `ask`, but yields text pieces as they are generated and finally the Answer."""
         from .answering import answer_stream
 
+        _check_k(k)
         return answer_stream(self, question, model=model, k=k, **options)
 
     def chat(self, model: str = "extractive", **options):
@@ -381,6 +391,28 @@ class Index:
         from .chat import Chat
 
         return Chat(self, model=model, **options)
+
+
+def check_inputs(paths: Sequence[str | os.PathLike], *, first_only: bool = False, **kw) -> list:
+    """What `rag.ingest.iter_inputs(paths, **kw)` yields (only the first item with `first_only`); UserError for
+    a path that does not exist or when there is nothing at all to read."""
+    from itertools import islice
+
+    from .ingest import iter_inputs
+
+    missing = [str(p) for p in paths if not os.path.lexists(p)]
+    if missing:
+        raise UserError(f"no such file or directory: {', '.join(missing)}")
+    items = list(islice(iter_inputs(paths, **kw), 1 if first_only else None))
+    if not items:
+        raise UserError(f"nothing to index in {', '.join(map(str, paths))}: no article files found (.txt, .md, "
+                        ".html, .pdf, .json, .jsonl; hidden files are never read)")
+    return items
+
+
+def _check_k(k: int | None) -> None:
+    if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
+        raise UserError(f"k must be a whole number of at least 1, not {k!r}")
 
 
 def _now_ms() -> float:
