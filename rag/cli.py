@@ -138,10 +138,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return getattr(commands, f"cmd_{args.command}")(args) or 0
     except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {_shown(e)}", file=sys.stderr)
         return 2
     except RagError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {_shown(e)}", file=sys.stderr)
         return 1
     except sqlite3.DatabaseError as e:  # damage found while reading (a page of random bytes), not at open
         from .errors import IndexCorruptError
@@ -158,6 +158,12 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+
+
+def _shown(err: Exception) -> str:
+    from .redact import redact  # a --base-url with user:password@ must not end up in a terminal log
+
+    return redact(str(err))
 
 
 if __name__ == "__main__":

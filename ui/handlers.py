@@ -17,6 +17,7 @@ from datetime import date
 from pathlib import Path
 
 from rag.errors import RagError, UserError
+from rag.redact import redact
 
 from . import render
 from .uploads import DEFAULT_MAX_BYTES, Refused, Saved, save_upload
@@ -84,7 +85,7 @@ def model_choices(current: str, *, base_url: str | None = None) -> tuple[list[tu
     url = base_url or os.environ.get("OPENAI_BASE_URL")
     if url:
         name = os.environ.get("OPENAI_MODEL", "")
-        choices.append((f"openai:{name or '(server default)'} at {url}", f"openai:{name}"))
+        choices.append((f"openai:{name or '(server default)'} at {redact(url)}", f"openai:{name}"))
     if current and current not in {v for _, v in choices}:
         choices.insert(0, (current, current))
     return choices, missing
@@ -179,7 +180,7 @@ class RagUI:
             yield messages, gr.skip(), session.panels[at], session
         except RagError as err:
             gr.Warning(str(err))
-            messages[at] = {"role": "assistant", "content": render.error_html(str(err))}
+            messages[at] = {"role": "assistant", "content": render.error_html(redact(str(err)))}
             yield messages, gr.skip(), render.placeholder_sources("No sources for this question."), session
         except Exception as err:  # never a traceback in the page; the log has it
             log.exception("answering %r failed", question)
