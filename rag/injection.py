@@ -120,7 +120,9 @@ _CONTROL = re.compile(_alt(
     r"\butilisateur\b", r"\bcomo un hecho\b", r"\bsin importar\b", r"\busuario\b",
     r"\byour (?:answer|reply|summary|response)\b",
 ), _FLAGS)
-_TEMPLATE = re.compile(r"<\|[^|>]{0,40}\|>|\[/?INST\]|<</?SYS>>|\bsystem prompt\b|\bnew instructions?\s*:|"
+# Chat-template tokens (<|im_start|>, [INST]) are defused where text enters a prompt (rag.prompting.defuse); here only
+# words that announce an instruction count.
+_TEMPLATE = re.compile(r"\bsystem prompt\b|\bnew instructions?\s*:|"
                        r"\bdeveloper mode\b", _FLAGS)
 
 

@@ -87,6 +87,7 @@ REDACTED_NOTE = 'note="instruction-like text removed"'
 
 def defuse(text: str) -> str:
     """Source text as inert data: no delimiter look-alikes, no template tokens, no citation-like markers."""
+    text = redact_injections(text)  # first: defusing rewrites the very tokens ("assistant:") that give them away
     text = _TEMPLATE.sub(lambda m: m.group(0).replace("<", "‹").replace(">", "›").replace(":", " -"), text)
     text = _TAGLIKE.sub(lambda m: "‹" if m.group(0) == "<" else "›", text)
     text = MARKER.sub(lambda m: "(" + m.group(0).strip("^[]【】") + ")", text)
