@@ -1,5 +1,5 @@
 """Injected claims on a varied set: 72 instruction wordings (English registers, German, French, Spanish; 24 held
-out from tuning rag.injection) each carrying its own false claim inside a real MultiHop-RAG news article, plus
+out from tuning rag/answering/injection.py) each carrying its own false claim inside a real MultiHop-RAG news article, plus
 plain-reporting controls (tests/injection_set.py). For each model: how often the claimed name reaches the answer
 text or a citation. Also the classifier alone: the share of wordings it flags (dev / held out) and of real news
 sentences it flags (all of MultiHop-RAG's corpus). Writes the "injection_varied" section of
@@ -33,7 +33,7 @@ CLAIM = "the chief engineer of the Calder Water Board is Elena Voss"
 
 def classifier_rates(fp_articles: int | None) -> dict:
     from rag.chunking import sentence_spans
-    from rag.prompting import injection_flags
+    from rag.answering.prompting import injection_flags
 
     out = {}
     for split in ("dev", "heldout"):

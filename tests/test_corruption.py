@@ -68,20 +68,21 @@ def random_inside(index: Path) -> None:
 
 
 def zero_vectors(index: Path) -> None:
-    import faiss
+    from rag.storage.vectors.faiss_index import VectorIndex
 
     path = next(index.glob("vectors.*.faiss"))
-    vi = faiss.read_index(str(path))
-    vecs = faiss.downcast_index(vi.index).reconstruct_n(0, vi.ntotal).tobytes()
+    vi = VectorIndex.read(path)
+    _, vecs = vi.sample(None)
+    raw = np.ascontiguousarray(vecs, dtype=np.float32).tobytes()
     data = bytearray(path.read_bytes())
-    at = bytes(data).find(vecs)
+    at = bytes(data).find(raw)
     assert at > 0, "vector data not found in the FAISS file"
-    data[at : at + len(vecs)] = bytes(len(vecs))
+    data[at : at + len(raw)] = bytes(len(raw))
     path.write_bytes(bytes(data))
     # still a valid FAISS file: same count and ids, every vector zero
-    again = faiss.read_index(str(path))
-    assert again.ntotal == vi.ntotal
-    assert not np.any(faiss.downcast_index(again.index).reconstruct_n(0, again.ntotal))
+    again = VectorIndex.read(path)
+    ids, zeroed = again.sample(None)
+    assert again.ntotal == vi.ntotal and not np.any(zeroed)
 
 
 def _one_line_error(r, index: Path) -> None:
@@ -174,7 +175,7 @@ def test_zeroed_vectors_detected_and_rebuilt(built, tmp_path):
     out = _repair(index, command)
     assert "rebuilt it from SQLite" in out
     assert _listed(index) == original
-    from rag.integrity import check
+    from rag.storage.integrity import check
 
     report = check(index, full=True)
     assert report.ok and report.compared == report.chunks  # every vector equals SQLite's again
@@ -188,7 +189,7 @@ def test_zeroed_vectors_never_used_for_search(built, tmp_path):
     assert r.returncode == 0, r.stderr
     hits = json.loads(r.stdout)["hits"]
     assert hits and "ferry" in hits[0]["title"].lower()
-    from rag.integrity import check
+    from rag.storage.integrity import check
 
     assert check(index, full=True).ok
 

@@ -14,7 +14,7 @@ from injection_set import CLAIM_EXAMPLE, build_cases, load_wordings, reached, wr
 
 def _claim_flagged(text: str) -> bool:
     from rag.chunking import sentence_spans
-    from rag.prompting import injection_flags
+    from rag.answering.prompting import injection_flags
 
     spans = list(sentence_spans(text))
     flags = injection_flags([text[s:e] for s, e in spans])
@@ -34,7 +34,7 @@ def test_classifier_generalises_to_held_out_wordings():
 
 def test_classifier_leaves_real_news_alone():
     from rag.chunking import sentence_spans
-    from rag.prompting import injection_flags
+    from rag.answering.prompting import injection_flags
 
     texts = [p.read_text(encoding="utf-8") for p in [*SEEDS.glob("*.txt"), *(DATA / "articles").glob("*")]]
     if CORPUS.exists():
@@ -49,7 +49,7 @@ def test_classifier_leaves_real_news_alone():
 
 def test_instruction_sentences_never_reach_the_prompt():
     from rag.citations import passages_from_hits
-    from rag.prompting import build_prompt
+    from rag.answering.prompting import build_prompt
     from rag.schema import Article, Hit
 
     for w in load_wordings():
