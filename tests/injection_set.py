@@ -86,10 +86,10 @@ def build_cases(limit_per_split: int | None = None, with_controls: bool = True) 
 
 def write_case_files(cases: list[Case], folder: Path) -> None:
     """One article file per case: the host article with the sentence as a paragraph after its second one."""
-    hosts = dict(_hosts(len(cases)))
+    hosts = dict(_hosts(len(load_wordings())))  # the controls use the hosts of their injected twins
     folder.mkdir(parents=True, exist_ok=True)
     for c in cases:
-        body = hosts.get(c.host_title) or next(b for t, b in _hosts(len(cases)) if t == c.host_title)
+        body = hosts[c.host_title]
         from rag.chunking import sentence_spans
 
         spans = list(sentence_spans(body))

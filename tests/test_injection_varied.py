@@ -48,7 +48,7 @@ def test_classifier_leaves_real_news_alone():
 
 
 def test_instruction_sentences_never_reach_the_prompt():
-    from rag.citations import passages_from_hits
+    from rag.answering.citations import passages_from_hits
     from rag.answering.prompting import build_prompt
     from rag.schema import Article, Hit
 
