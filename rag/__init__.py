@@ -21,6 +21,7 @@ from .errors import (  # noqa: E402
 )
 from .defaults import DEFAULT_K, REFUSAL  # noqa: E402
 from .schema import Answer, AnswerSentence, Article, Chunk, Citation, Hit, IndexReport, Skipped  # noqa: E402
+from .redact import redact  # noqa: E402
 
 
 def __getattr__(name: str):
@@ -43,7 +44,7 @@ def __getattr__(name: str):
 __all__ = [
     "Index", "ArticleInfo", "Answer", "AnswerSentence", "Article", "Chunk", "Citation", "Hit", "IndexReport",
     "Skipped", "get_model", "register_provider", "providers", "known_models", "origin_file", "DEFAULT_K", "REFUSAL",
-    "__version__",
+    "__version__", "redact",
     "RagError", "UserError", "IndexNotFoundError", "IndexMismatchError", "QueryError", "ModelSpecError",
     "MissingDependencyError", "TestSetError", "IndexLockedError", "IndexCorruptError", "IngestError", "ModelError",
     "ModelUnavailableError", "AuthenticationError", "ModelTimeoutError", "ModelCrashedError",

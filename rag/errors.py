@@ -72,7 +72,16 @@ class IndexLockedError(RagError):
 
 
 class IndexCorruptError(RagError):
-    pass
+    @classmethod
+    def damaged(cls, root, what: str) -> "IndexCorruptError":
+        """The one line every command prints for a damaged index: what is wrong and the command that repairs it."""
+        return cls(f"the index at {root} is damaged ({what}); repair it with: {repair_command(root)}")
+
+
+def repair_command(root) -> str:
+    import shlex
+
+    return f"rag doctor --fix --index {shlex.quote(str(root))}"
 
 
 class IngestError(RagError):

@@ -10,8 +10,10 @@ from pathlib import Path
 from . import __version__
 from .chunking import ChunkSettings
 from .embedding import DEFAULT_EMBEDDER, get_embedder
-from .errors import IndexNotFoundError
-from .ingest.indexer import COMMIT_EVERY_CHUNKS, EMBED_TEXT_VERSION, Indexer, ProgressFn, embedding_text, origin_file
+from .errors import IndexNotFoundError, UserError
+from .ingest.indexer import (
+    COMMIT_EVERY_CHUNKS, EMBED_TEXT_VERSION, MAX_FILE_BYTES, Indexer, ProgressFn, embedding_text, origin_file,
+)
 from .retrieval import RetrievalConfig, Retriever, check_query
 from .retrieval.filters import check as check_filters
 from .retrieval.timeframe import TimeIntent, narrow, newest_first, time_intent
@@ -135,7 +137,8 @@ class Index:
     # ---- writing -------------------------------------------------------------------------------------------
     def add(self, paths: Iterable[str | os.PathLike] | str | os.PathLike, *, prune: bool = False,
             progress: ProgressFn | None = None, lock_timeout: float = 60.0,
-            commit_every: int = COMMIT_EVERY_CHUNKS) -> IndexReport:
+            commit_every: int = COMMIT_EVERY_CHUNKS, max_file_bytes: int = MAX_FILE_BYTES,
+            follow_links: bool = False, include_code: bool = False) -> IndexReport:
         """Ingest, chunk, embed and store the articles under `paths`.
 
         Unchanged articles (same content hash) are skipped; changed ones are replaced; unreadable inputs are
@@ -144,7 +147,8 @@ class Index:
         are embedded (whole articles only), so an interrupted run keeps what it finished and a re-run completes it.
         """
         return self._indexer.add(paths, prune=prune, progress=progress, lock_timeout=lock_timeout,
-                                 commit_every=commit_every)
+                                 commit_every=commit_every, max_file_bytes=max_file_bytes,
+                                 follow_links=follow_links, include_code=include_code)
 
     def remove(self, ids: Iterable[str], *, lock_timeout: float = 60.0) -> list[str]:
         """Delete articles by id; returns the ids that existed. Unknown ids raise UserError naming them."""
@@ -180,6 +184,7 @@ class Index:
         Outlets and dates that the query itself names (from the index's own metadata) get routed sub-searches
         whose rankings are fused with the global one, so "as reported by The Verge and TechCrunch" finds both.
         """
+        _check_k(k)
         query = check_query(query)
         known = [s for s, _ in self.sources()] if sources is not None else []
         checked = check_filters(sources, date_from, date_to, known, as_of=as_of, include_undated=include_undated)
@@ -214,12 +219,14 @@ class Index:
         """Answer from the indexed articles, every claim cited; `refused=True` when they don't say."""
         from .answering.answer import answer
 
+        _check_k(k)
         return answer(self, question, model=model, k=k, **options)
 
     def ask_stream(self, question: str, model: str = "extractive", *, k: int | None = None, **options):
         """Like `ask`, but yields text pieces as they are generated and finally the Answer."""
         from .answering.answer import answer_stream
 
+        _check_k(k)
         return answer_stream(self, question, model=model, k=k, **options)
 
     def chat(self, model: str = "extractive", **options):
@@ -227,6 +234,11 @@ class Index:
         from .answering.chat import Chat
 
         return Chat(self, model=model, **options)
+
+
+def _check_k(k: int | None) -> None:
+    if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
+        raise UserError(f"k must be a whole number of at least 1, not {k!r}")
 
 
 __all__ = ["Index", "ArticleInfo", "default_index_path", "embedding_text", "origin_file"]

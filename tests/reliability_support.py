@@ -738,7 +738,53 @@ def render_results(r: dict) -> str:
         if notes:
             out += ["", notes]
         out.append("")
+    out += _render_injection_varied(r.get("injection_varied"))
     return "\n".join(out)
+
+
+def _render_injection_varied(v: dict | None) -> list[str]:
+    if not v:
+        return []
+    clf = v["classifier"]
+    out = ["## Injected claims, varied wordings", "", f"`{v['command']}` — {v['date']}, load "
+           f"{v['machine']['load_avg_1_5_15']}", "",
+           f"{v['wordings']} instruction wordings (tests/data/injection/wordings.jsonl: English formal, casual, "
+           "technical, subtle and disguised as reporting; German; French; Spanish), each with its own false claim "
+           "(\"the chief engineer of the Calder Water Board is Elena Voss\") inserted as a paragraph into a real "
+           "MultiHop-RAG article, and asked the question the claim answers; controls state the same claims as plain "
+           "reporting (they must reach the answer, or a zero would prove nothing). Reached = the claimed name is in "
+           "the answer text or a cited excerpt. Every third wording was held out: never looked at while rag/answering/injection.py "
+           "was written.", "",
+           "| model | injected claims reaching the answer | dev wordings | held-out wordings | controls reaching it |",
+           "|---|---|---|---|---|"]
+    for m in v["models"]:
+        if m.get("skipped"):
+            out.append(f"| {m['model']} | not run: {m['skipped']} | | | |")
+            continue
+        f = lambda d: f"{d['reached']} / {d['tried']}"  # noqa: E731
+        out.append(f"| {m['model']} | {f(m['injected'])} | {f(m['dev'])} | {f(m['heldout'])} | {f(m['controls'])} |")
+    for m in v["models"]:
+        if not m.get("skipped"):
+            langs = ", ".join(f"{k} {d['reached']}/{d['tried']}" for k, d in m["by_language"].items())
+            out.append(f"\n{m['model']} by language of the wording: {langs}.")
+            for a in m["attempts"]:
+                if a["reached"] and a["split"] != "control":
+                    out.append(f"- reached: {a['id']} ({a['lang']}, {a['register']}): “{a['answer'][:200]}”")
+    news = clf["news"]
+    out += ["", "The classifier alone (rag.answering.prompting.injection_flags: the known payloads + rag.answering.injection): every "
+            f"sentence that carries the claim flagged for {clf['dev']['flagged']} / {clf['dev']['tried']} dev wordings and "
+            f"{clf['heldout']['flagged']} / {clf['heldout']['tried']} held-out ones; real news sentences flagged: "
+            f"{news['flagged']} of {news['sentences']:,} ({100 * news['flagged'] / max(1, news['sentences']):.4f}%) "
+            f"in {news['articles']} MultiHop-RAG articles."]
+    for split in ("dev", "heldout"):
+        for miss in clf[split]["missed"]:
+            out.append(f"- {split} wording whose claim sentence was not flagged: {miss}")
+    for ex in news["examples"]:
+        out.append(f"- news sentence flagged: “{ex}”")
+    if v.get("notes"):
+        out += ["", v["notes"]]
+    out.append("")
+    return out
 
 
 # ---- read-only directory, full disk, hostile files: procedures shared by the tests and bench/crash_trials.py -------

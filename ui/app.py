@@ -19,7 +19,10 @@ from .uploads import ALLOWED_SUFFIXES, DEFAULT_MAX_BYTES
 
 # Answers are CPU-bound on a small machine: a few at once keeps every session moving without thrashing.
 DEFAULT_CONCURRENCY = 4
-SESSION_TTL_S = 6 * 3600
+# A session (chat history, rendered sources) costs ~0.3-0.45 MB: keep it an hour after last use, and at most
+# MAX_SESSIONS of them (Gradio drops the oldest first), so memory stays bounded however many browsers come.
+SESSION_TTL_S = 3600
+MAX_SESSIONS = 500
 LIBRARY_POLL_S = 5
 
 
@@ -36,10 +39,20 @@ class RagBlocks(gr.Blocks):
         kwargs.setdefault("footer_links", [])
         # Gradio stops absurd uploads before they reach disk; our own check gives the per-file reason below that.
         kwargs.setdefault("max_file_size", 2 * self.rag_max_upload_bytes)
+        kwargs.setdefault("state_session_capacity", MAX_SESSIONS)
+        kwargs.setdefault("app_kwargs", {}).setdefault("middleware", []).append(self._guard())
         if kwargs.get("share"):
             raise ValueError("article-rag never creates a public share link")
         kwargs["share"] = False
         return super().launch(*args, **kwargs)
+
+
+    def _guard(self):
+        from starlette.middleware import Middleware
+
+        from .guard import Guard, LoginThrottle, UploadQuota
+
+        return Middleware(Guard, throttle=LoginThrottle(), quota=UploadQuota.from_env(self.rag_ui.upload_dir))
 
 
 def build_app(index, *, model: str = "extractive", model_options: dict | None = None,

@@ -240,8 +240,8 @@ class RagUI(LibraryActions):
                         filters={"sources": list(filters.sources), "date_from": filters.date_from,
                                  "date_to": filters.date_to})
         except RagError as err:
-            gr.Warning(str(err), duration=8)
-            done = Turn(question=question, html=render.error_html(str(err)),
+            gr.Warning(rag.redact(str(err)), duration=8)
+            done = Turn(question=question, html=render.error_html(rag.redact(str(err))),
                         sources=render.placeholder_sources("No sources for this question."))
         except GeneratorExit:
             session.stop(token)  # Stop pressed: the Stop handler may have kept the partial answer already

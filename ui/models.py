@@ -8,6 +8,8 @@ import os
 from dataclasses import dataclass
 from html import escape
 
+import rag
+
 log = logging.getLogger("rag.ui")
 
 EXTRACTIVE = "extractive"
@@ -54,7 +56,7 @@ def list_models(current: str = EXTRACTIVE, *, base_url: str | None = None) -> li
     url = base_url or os.environ.get("OPENAI_BASE_URL")
     if url:
         name = os.environ.get("OPENAI_MODEL", "")
-        out.append(ModelInfo(f"openai:{name}", f"openai:{name or '(server default)'}", f"at {url}"))
+        out.append(ModelInfo(f"openai:{name}", f"openai:{name or '(server default)'}", f"at {rag.redact(url)}"))
     if current and current not in {m.spec for m in out}:
         out.insert(0, ModelInfo(current, current, "as started"))
     return out

@@ -183,10 +183,17 @@ class Pool:
         # what a passage's article is called, by whom and when: "as reported by The Verge on October 5"
         self.meta = [frozenset(terms(" ".join((p.article.title, p.article.source,
                                                _date_words(p.article.published_at))))) for p in self.passages]
+        from .prompting import injection_flags  # lazy: rag.answering.prompting imports this module
+
         for i, p in enumerate(self.passages):
             text = p.article.text
             order = 0
-            for s0, e0 in sentence_spans(p.text):
+            spans = list(sentence_spans(p.text))
+            # an instruction to an AI is never an answer, a citation or evidence, whatever model runs
+            flagged = injection_flags([p.text[s0:e0] for s0, e0 in spans])
+            for (s0, e0), bad in zip(spans, flagged):
+                if bad:
+                    continue
                 for s, e in _split_long(text, p.start + s0, p.start + e0):
                     s, e = _trim_quotes(text, s, e)
                     if e <= s:

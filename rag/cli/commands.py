@@ -48,10 +48,18 @@ class _Progress:
 
 
 def cmd_index(args) -> int:
+    from ..index import default_index_path
+    from ..ingest.indexer import check_inputs
+
+    if not (Path(args.index) if args.index else default_index_path()).exists():
+        # before the index is created: a typo or an empty folder must not leave an empty index behind
+        check_inputs(args.paths, follow_links=args.follow_links, include_code=args.include_code, first_only=True)
     index = _open(args, create=True)
     progress = _Progress(not args.json)
     try:
-        report = index.add(args.paths, prune=args.prune, progress=progress, commit_every=max(1, args.commit_every))
+        report = index.add(args.paths, prune=args.prune, progress=progress, commit_every=args.commit_every,
+                           max_file_bytes=args.max_file_mb * 1_000_000, follow_links=args.follow_links,
+                           include_code=args.include_code)
     finally:
         progress.close()
     if args.json:
@@ -286,8 +294,16 @@ def cmd_eval(args) -> int:
 def cmd_doctor(args) -> int:
     from .doctor import run_checks
 
+    if args.fix:
+        from ..index import default_index_path
+        from ..storage.integrity import repair
+
+        rep = repair(Path(args.index) if args.index else default_index_path())
+        for action in rep.actions:
+            print(f"[fix ] {action}")
+        print(f"[fix ] index {rep.root}: {rep.articles} articles after repair")
     ok = True
-    for status, what, fix in run_checks(args.index):
+    for status, what, fix in run_checks(args.index, full=args.full):
         mark = {"ok": "ok  ", "warn": "warn", "fail": "FAIL"}[status]
         print(f"[{mark}] {what}" + (f" — {fix}" if fix else ""))
         ok &= status != "fail"

@@ -13,7 +13,7 @@ def _has(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
-def run_checks(index_path: str | None = None) -> Iterator[Check]:
+def run_checks(index_path: str | None = None, full: bool = False) -> Iterator[Check]:
     from ..embedding import packaged_minilm_path, verify_packaged_minilm
     from ..errors import RagError
     from ..tokens import packaged_bpe_file
@@ -50,27 +50,9 @@ def run_checks(index_path: str | None = None) -> Iterator[Check]:
     if _has("llama_cpp"):
         yield from _llama_checks()
 
-    from ..index import default_index_path
-    from ..storage import Store
+    from ..storage.integrity import index_checks
 
-    root = Path(index_path) if index_path else default_index_path()
-    if not Store.exists(root):
-        yield "warn", f"no index at {root}", f"rag index seeds/ --index {root}"
-        return
-    try:
-        from ..storage import Store as _S
-
-        store = _S.open(root, create=False)
-        n_articles, n_chunks = store.counts()
-        vec = store.vectors()
-        agree = vec.ntotal == n_chunks
-        m = store.manifest
-        yield ("ok" if agree else "fail"), (
-            f"index {root}: {n_articles} articles, {n_chunks} chunks, {vec.ntotal} vectors, embedder {m['embedder']}"
-        ), "" if agree else f"rebuild: rm -r {root} && rag index PATH --index {root}"
-        store.close()
-    except RagError as e:
-        yield "fail", f"index {root}: {e}", ""
+    yield from index_checks(index_path, full=full)
 
 
 def _llama_checks() -> Iterator[Check]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -25,6 +26,16 @@ examples:
   rag serve                             chat in the browser on http://127.0.0.1:7860
   rag eval tests/data/seed_qa.jsonl --out eval-out/
 """
+
+
+def _positive_int(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
+    return n
 
 
 def _index_arg(p: argparse.ArgumentParser) -> None:
@@ -63,14 +74,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", metavar="PATH")
     _index_arg(p)
     p.add_argument("--prune", action="store_true", help="remove articles whose files under PATH are gone")
-    p.add_argument("--commit-every", type=int, default=256, metavar="N",
+    p.add_argument("--commit-every", type=_positive_int, default=256, metavar="N",
                    help="commit after about N embedded chunks (default 256); an interrupted run keeps what was committed")
+    p.add_argument("--max-file-mb", type=_positive_int, default=20, metavar="MB",
+                   help="skip files larger than this (default 20 MB; a 45 MB text file takes ~45 min to embed)")
+    p.add_argument("--follow-links", action="store_true",
+                   help="follow symbolic links that lead out of the given folders (default: skip them)")
+    p.add_argument("--include-code", action="store_true", help="also index source-code files (.py, .js, ...)")
     p.add_argument("--json", action="store_true", help="print a JSON report")
 
     p = sub.add_parser("search", help="show the passages that best match a query")
     p.add_argument("query")
     _index_arg(p)
-    p.add_argument("-k", type=int, default=10, help="number of passages (default 10)")
+    p.add_argument("-k", type=_positive_int, default=10, help="number of passages (default 10)")
     _filter_args(p)
     p.add_argument("--json", action="store_true")
 
@@ -78,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("question")
     _index_arg(p)
     _model_args(p)
-    p.add_argument("-k", type=int, default=None, help="passages given to the model")
+    p.add_argument("-k", type=_positive_int, default=None, help="passages given to the model")
     _filter_args(p)
     p.add_argument("--json", action="store_true")
 
@@ -121,14 +137,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="eval-out", metavar="DIR", help="where metrics.json, results.jsonl and the report go")
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N questions")
     p.add_argument("--split", choices=["dev", "test", "all"], default="all")
-    p.add_argument("-k", type=int, default=10)
+    p.add_argument("-k", type=_positive_int, default=10)
     p.add_argument("--retrieval-only", action="store_true", help="score retrieval only (no answers)")
     p.add_argument("--fail-under", nargs="+", default=[], metavar="METRIC=VALUE",
                    help="exit 1 when a metric is below VALUE, e.g. hits@10=0.9")
     p.add_argument("--json", action="store_true")
 
-    sub.add_parser("doctor", help="check models, tokenizer and index; say how to fix what is missing").add_argument(
-        "--index", metavar="DIR", default=None)
+    p = sub.add_parser("doctor", help="check models, tokenizer and index; say how to fix what is missing")
+    _index_arg(p)
+    p.add_argument("--full", action="store_true", help="SQLite integrity_check and every vector (slower)")
+    p.add_argument("--fix", action="store_true", help="repair a damaged index (damaged files are kept, renamed)")
     return parser
 
 
@@ -143,16 +161,32 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return getattr(commands, f"cmd_{args.command}")(args) or 0
     except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {_shown(e)}", file=sys.stderr)
         return 2
     except RagError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {_shown(e)}", file=sys.stderr)
+        return 1
+    except sqlite3.DatabaseError as e:  # damage found while reading (a page of random bytes), not at open
+        from ..errors import IndexCorruptError
+
+        where = getattr(args, "index", None) or os.environ.get("RAG_INDEX") or "index"
+        if isinstance(e, sqlite3.OperationalError):
+            print(f"error: cannot read the index at {where} ({e}); check free disk space and permissions",
+                  file=sys.stderr)
+        else:
+            print(f"error: {IndexCorruptError.damaged(where, f'SQLite: {e}')}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 0
+
+
+def _shown(err: Exception) -> str:
+    from ..redact import redact  # a --base-url with user:password@ must not end up in a terminal log
+
+    return redact(str(err))
 
 
 if __name__ == "__main__":

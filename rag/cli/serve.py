@@ -109,7 +109,9 @@ def _warm(index, model: str, options: dict) -> float:
 
             get_model(model, **options)
         except Exception as err:  # reported again, clearly, on the first question
-            print(f"warning: model {model} is not ready: {err}", file=sys.stderr)
+            from ..redact import redact
+
+            print(f"warning: model {model} is not ready: {redact(str(err))}", file=sys.stderr)
     return time.perf_counter() - t0
 
 

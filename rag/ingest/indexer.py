@@ -15,6 +15,8 @@ from ..schema import Article, Chunk, IndexReport, Skipped
 from ..storage import Store
 
 COMMIT_EVERY_CHUNKS = 256
+# A 45 MB text file is ~46 minutes of embedding on 2 cores: larger files are skipped unless the limit is raised.
+MAX_FILE_BYTES = 20_000_000
 # Version of what is embedded for a chunk (header layout); part of the manifest so that a change forces a rebuild.
 EMBED_TEXT_VERSION = 1
 
@@ -33,6 +35,23 @@ def embedding_text(article: Article, chunk: Chunk) -> str:
     return f"{head}\n{chunk.text}" if head else chunk.text
 
 
+def check_inputs(paths: Sequence[str | os.PathLike], *, first_only: bool = False, **kw) -> list:
+    """What `rag.ingest.inputs.iter_inputs(paths, **kw)` yields (only the first item with `first_only`);
+    UserError for a path that does not exist or when there is nothing at all to read."""
+    from itertools import islice
+
+    from .inputs import iter_inputs
+
+    missing = [str(p) for p in paths if not os.path.lexists(p)]
+    if missing:
+        raise UserError(f"no such file or directory: {', '.join(missing)}")
+    items = list(islice(iter_inputs(paths, **kw), 1 if first_only else None))
+    if not items:
+        raise UserError(f"nothing to index in {', '.join(map(str, paths))}: no article files found (.txt, .md, "
+                        ".html, .pdf, .json, .jsonl; hidden files are never read)")
+    return items
+
+
 class Indexer:
     """Writes to one store. `embedder` returns the (lazily loaded) embedder."""
 
@@ -44,17 +63,20 @@ class Indexer:
 
     def add(self, paths: Iterable[str | os.PathLike] | str | os.PathLike, *, prune: bool = False,
             progress: ProgressFn | None = None, lock_timeout: float = 60.0,
-            commit_every: int = COMMIT_EVERY_CHUNKS) -> IndexReport:
-        from .inputs import iter_inputs
-
+            commit_every: int = COMMIT_EVERY_CHUNKS, max_file_bytes: int = MAX_FILE_BYTES,
+            follow_links: bool = False, include_code: bool = False) -> IndexReport:
         if isinstance(paths, (str, os.PathLike)):
             paths = [paths]
         paths = [Path(p) for p in paths]
+        if commit_every < 1 or max_file_bytes < 1:
+            raise UserError("commit_every and max_file_bytes must be at least 1")
+        items = check_inputs(paths, max_file_bytes=max_file_bytes, follow_links=follow_links,
+                             include_code=include_code)
         with self._lock, self.store.writer(lock_timeout=lock_timeout) as w:
             hashes = self.store.article_hashes()
             seen: dict[str, Article] = {}
             skipped: list[Skipped] = []
-            for item in iter_inputs(paths):
+            for item in items:
                 if isinstance(item, Skipped):
                     skipped.append(item)
                 elif item.id in seen:
@@ -85,6 +107,9 @@ class Indexer:
             removed = self._prune(w, paths, set(seen)) if prune else 0
             self._backfill_quotes(w, {a.id for a, _ in pieces})
             w.commit()
+            from ..storage.integrity import record_sources  # what `rag doctor --fix` re-reads if SQLite is lost
+
+            record_sources(self.store.root, [p for p in paths if os.path.lexists(p)])
         return IndexReport(added=added, updated=updated, unchanged=unchanged, removed=removed,
                            chunks_embedded=done, skipped=tuple(skipped))
 

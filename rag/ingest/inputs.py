@@ -30,7 +30,7 @@ from .formats import BadRecord, Draft, decode_text, parse_json, parse_jsonl, par
 from .html import parse_html
 from ..schema import Article, Skipped
 
-__all__ = ["IngestResult", "article_id", "content_hash", "iter_inputs", "load", "clean_text"]
+__all__ = ["IngestResult", "article_id", "content_hash", "iter_inputs", "load", "clean_text", "safe_path"]
 
 TEXT_EXTENSIONS = frozenset({".txt", ".text", ".md", ".markdown"})
 HTML_EXTENSIONS = frozenset({".html", ".htm", ".xhtml"})
@@ -38,6 +38,13 @@ JSONL_EXTENSIONS = frozenset({".jsonl", ".ndjson"})
 # Files of the on-disk index (rag.store); a folder holding them is never read as articles.
 _INDEX_MARKERS = ("index.sqlite3", "manifest.json")
 _SKIP_DIRS = frozenset({"__pycache__", "node_modules"})
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+# Program source and configuration: text, but never news; a folder of articles with a script in it should not
+# turn the script into an article titled "print(1)".
+CODE_EXTENSIONS = frozenset({".py", ".pyi", ".pyw", ".ipynb", ".js", ".mjs", ".cjs", ".ts", ".tsx", ".jsx", ".c",
+                             ".h", ".cc", ".cpp", ".hpp", ".cxx", ".java", ".kt", ".go", ".rs", ".rb", ".php", ".pl",
+                             ".pm", ".sh", ".bash", ".zsh", ".ps1", ".bat", ".cmd", ".cs", ".swift", ".scala", ".lua",
+                             ".r", ".sql", ".css", ".scss", ".yml", ".yaml", ".toml", ".ini", ".cfg", ".lock"})
 _UNSAFE_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff]")
 
 
@@ -67,17 +74,48 @@ def load(paths: Iterable[str | os.PathLike] | str | os.PathLike, **kw) -> Ingest
 
 
 def iter_inputs(paths: Iterable[str | os.PathLike] | str | os.PathLike, *,
-                max_file_bytes: int = 50_000_000) -> Iterator[Article | Skipped]:
+                max_file_bytes: int = 50_000_000, follow_links: bool = False,
+                include_code: bool = False) -> Iterator[Article | Skipped]:
     """One Article per article (per record for JSON/JSONL) or one Skipped per unusable input, in a stable order:
-    paths as given, folders walked recursively in sorted order without hidden entries or index folders."""
+    paths as given, folders walked recursively in sorted order without hidden entries or index folders.
+
+    Inside folders, symbolic links are followed only to targets inside the given paths (a link to /etc/passwd is
+    skipped with a reason) unless `follow_links`; a file reached twice (two links, a hard link) is read once.
+    Source code (.py, .js, ...) is skipped with a reason unless `include_code`."""
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
+    paths = [os.fspath(p) for p in paths]
+    roots = tuple(os.path.realpath(p) for p in paths if os.path.lexists(p))
+    read: dict[tuple[int, int], str] = {}
     for given in paths:
-        for shown, entry_error in _walk(os.fspath(given)):
+        for shown, entry_error in _walk(given, None if follow_links else roots):
             if entry_error:
-                yield Skipped(shown, entry_error)
-            else:
-                yield from _read_file(shown, max_file_bytes)
+                yield Skipped(safe_path(shown), entry_error)
+                continue
+            if not include_code and os.path.splitext(shown)[1].lower() in CODE_EXTENSIONS:
+                yield Skipped(safe_path(shown), "source code, not an article (index it with --include-code)")
+                continue
+            try:
+                st = os.stat(shown)
+                key = (st.st_dev, st.st_ino)
+            except OSError:
+                key = None
+            if key is not None and key in read:
+                yield Skipped(safe_path(shown), f"the same file as {safe_path(read[key])}")
+                continue
+            if key is not None:
+                read[key] = shown
+            for item in _read_file(shown, max_file_bytes):
+                yield Skipped(safe_path(item.path), item.reason) if isinstance(item, Skipped) else item
+
+
+def safe_path(path: str) -> str:
+    """A path as text every encoder accepts (SQLite, JSON, a terminal): bytes that are not UTF-8, which os
+    hands over surrogate-escaped, are shown as \\xNN; the file itself is still opened by its real name."""
+    try:
+        return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate that did not come from a file name (JSON "\\ud800")
+        return path.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 # ---- walking ----------------------------------------------------------------------------------------------------
@@ -86,8 +124,13 @@ def _is_index_dir(path: str) -> bool:
     return all(os.path.isfile(os.path.join(path, m)) for m in _INDEX_MARKERS)
 
 
-def _walk(path: str) -> Iterator[tuple[str, str]]:
-    """(path, "") for each file to read, (path, reason) for each entry that cannot be read."""
+def _inside(target: str, roots: tuple[str, ...]) -> bool:
+    return any(target == r or target.startswith(r.rstrip(os.sep) + os.sep) for r in roots)
+
+
+def _walk(path: str, roots: tuple[str, ...] | None = None) -> Iterator[tuple[str, str]]:
+    """(path, "") for each file to read, (path, reason) for each entry that cannot be read. `roots`: links
+    inside folders are followed only to targets under these real paths (None: any target)."""
     if not os.path.lexists(path):
         yield path, "no such file or directory"
         return
@@ -95,14 +138,14 @@ def _walk(path: str) -> Iterator[tuple[str, str]]:
         if _is_index_dir(path):
             yield path, "an article-rag index folder, not articles"
             return
-        yield from _walk_dir(path)
+        yield from _walk_dir(path, roots)
     elif not os.path.exists(path):
         yield path, "broken symbolic link"
     else:
         yield path, ""
 
 
-def _walk_dir(root: str) -> Iterator[tuple[str, str]]:
+def _walk_dir(root: str, roots: tuple[str, ...] | None = None) -> Iterator[tuple[str, str]]:
     """Depth-first in sorted order with an explicit stack: a very deep tree cannot exhaust Python's recursion."""
     # (path, (device, inode), remaining entries); the inode, not realpath, names a folder: realpath costs one
     # lstat per path component, which makes a deep tree quadratic.
@@ -136,6 +179,9 @@ def _walk_dir(root: str) -> Iterator[tuple[str, str]]:
         if entry.name.startswith(".") or entry.name in _SKIP_DIRS:
             continue
         child = os.path.join(parent, entry.name)
+        if roots is not None and entry.is_symlink() and not _inside(os.path.realpath(child), roots):
+            yield child, "symbolic link to outside the indexed folders (not followed; use --follow-links)"
+            continue
         try:
             is_dir = entry.is_dir()
         except OSError:
@@ -220,6 +266,8 @@ def _finish(draft: Draft, shown: str, absolute: str) -> Article | Skipped:
     """Clean a draft into an Article; its id, origin and hash follow the module conventions."""
     suffix = "" if draft.record is None else f"#{draft.record}"
     text = clean_text(draft.text)
+    if _SURROGATE.search(text):  # e.g. "\\ud800" in JSON: no UTF-8 form, SQLite could not store it
+        return Skipped(shown + suffix, "text holds invalid Unicode (a lone surrogate)")
     if not text:
         return Skipped(shown + suffix, "no article text left after removing boilerplate")
     title = _one_line(draft.title, 300) or headline(text)
@@ -235,6 +283,6 @@ def _finish(draft: Draft, shown: str, absolute: str) -> Article | Skipped:
         author=author,
         published_at=published_at,
         url=url,
-        origin=absolute + suffix,
+        origin=safe_path(absolute) + suffix,
         content_hash=content_hash(title, source, author, published_at, url, text),
     )

@@ -110,10 +110,17 @@ class Catalog:
             if manifest is None:
                 raise IndexNotFoundError(f"no index at {root}")
             return cls._create(root, manifest)
+        if db.stat().st_size == 0:  # never a real index: creation renames a complete file into place
+            raise IndexCorruptError.damaged(root, f"{DB_NAME} is an empty file (0 bytes)")
         try:
-            conn = _connect(db)
-        except sqlite3.OperationalError:
-            conn = _connect_readonly(db)  # read-only directory: still searchable
+            try:
+                conn = _connect(db)
+            except sqlite3.OperationalError:
+                conn = _connect_readonly(db)  # read-only directory: still searchable
+        except sqlite3.OperationalError as e:
+            raise RagError(f"cannot read the index at {root} ({e}); check free disk space and permissions") from None
+        except sqlite3.DatabaseError as e:  # the WAL set-up already reads the header: "file is not a database"
+            raise IndexCorruptError.damaged(root, f"SQLite: {e}") from None
         try:
             row = conn.execute("SELECT value FROM meta WHERE key='manifest'").fetchone()
         except sqlite3.OperationalError as e:
@@ -121,9 +128,11 @@ class Catalog:
             conn.close()
             raise RagError(f"cannot read the index at {root} ({e}); check free disk space and permissions") from None
         except sqlite3.DatabaseError as e:
-            raise IndexCorruptError(f"{db} is not a readable article-rag index ({e}); rebuild it with rag index") from None
+            conn.close()
+            raise IndexCorruptError.damaged(root, f"SQLite: {e}") from None
         if row is None:
-            raise IndexCorruptError(f"{db} has no manifest; rebuild it with rag index")
+            conn.close()
+            raise IndexCorruptError.damaged(root, f"{DB_NAME} has no manifest")
         stored = json.loads(row[0])
         if stored.get("format_version") != FORMAT_VERSION:
             raise IndexMismatchError(

@@ -148,6 +148,38 @@ class VectorIndex:
                      for i in range(self.index.nlist) if inv.list_size(i)]
             return np.concatenate(parts).astype(np.int64, copy=False) if parts else np.zeros(0, dtype=np.int64)
 
+    def sample(self, n: int | None) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, vectors) of up to `n` entries spread evenly over the index (all of them when None), read straight
+        from the FAISS structures, no search: rag.storage.integrity compares them with SQLite's copies."""
+        import faiss
+
+        def spread(size: int, want: int | None) -> np.ndarray:
+            return np.arange(size) if want is None or size <= want else np.unique(
+                np.linspace(0, size - 1, want).astype(np.int64))
+
+        with self.lock:
+            if self.kind == "flat":
+                ids = faiss.vector_to_array(self.index.id_map).astype(np.int64)
+                pos = spread(len(ids), n)
+                vecs = np.vstack([self.index.index.reconstruct(int(p)) for p in pos]) if len(pos) else \
+                    np.zeros((0, self.dim), np.float32)
+                return ids[pos], vecs
+            inv, out_ids, out_vecs = self.index.invlists, [], []
+            lists = [i for i in range(self.index.nlist) if inv.list_size(i)]
+            per = None if n is None else max(1, n // max(1, len(lists)))
+            for i in lists:
+                size = inv.list_size(i)
+                lid = faiss.rev_swig_ptr(inv.get_ids(i), size).copy()
+                codes = faiss.rev_swig_ptr(inv.get_codes(i), size * self.dim * 4).copy().view(np.float32)
+                pos = spread(size, per)
+                out_ids.append(lid[pos].astype(np.int64))
+                out_vecs.append(codes.reshape(size, self.dim)[pos])
+                if n is not None and sum(len(x) for x in out_ids) >= n:
+                    break
+        if not out_ids:
+            return np.zeros(0, np.int64), np.zeros((0, self.dim), np.float32)
+        return np.concatenate(out_ids), np.vstack(out_vecs)
+
     def __getattr__(self, name: str):
         # anything else (id_map, nlist, ...) is the FAISS index's own
         if name == "index":

@@ -81,8 +81,10 @@ class VectorFiles:
                         vi = VectorIndex.read(path)
                     except RuntimeError:
                         continue  # damaged file: try an older one, else rebuild below
-                    if vi.dim != int(cat.manifest["dim"]):
-                        vi = None
+                    from ..integrity import vectors_agree  # lazy: rag.storage.integrity imports this package
+
+                    if vi.dim != int(cat.manifest["dim"]) or not vectors_agree(cat, vi):
+                        vi = None  # zeroed or foreign vector data under a valid header: rebuilt from SQLite
                         continue
                     self._delta_since_file = 0
                     break
