@@ -19,6 +19,7 @@ from .citations import (
     MarkerStream, Pool, answer_sentences, attribute, is_refusal, passages_from_hits, query_weights,
     unit_citations,
 )
+from .answer_layer import AnswerLayer, instruction_for
 from .errors import ModelSpecError
 from .llm.base import Model, Prompt, Source, get_model
 from .prompting import build_prompt
@@ -39,6 +40,8 @@ GATE_COVERAGE = 0.5
 MULTI_PART_TERMS = 10
 UNION_COVERAGE = 0.5
 REFUSAL = "The articles don't say."
+UNCHECKED_NOTE = ("Note: the model's answer could not be checked against the articles (no sentence of it is "
+                  "supported by a source), so this answer is quoted from the articles instead.")
 _PROMPT_OPTIONS = ("max_tokens", "temperature")
 
 
@@ -91,11 +94,11 @@ def _history_pairs(history: Sequence) -> list[tuple[str, str]]:
 
 def answer(index, question: str, *, model: str | Model = "extractive", k: int | None = None, sources=None,
            date_from: str | None = None, date_to: str | None = None, history: Sequence = (),
-           query: str | None = None, **model_options) -> Answer:
+           query: str | None = None, as_of: str | None = None, **model_options) -> Answer:
     """Answer `question` from the index; every claim cited, `refused=True` when the articles don't say."""
     final = None
     for item in answer_stream(index, question, model=model, k=k, sources=sources, date_from=date_from,
-                              date_to=date_to, history=history, query=query, **model_options):
+                              date_to=date_to, history=history, query=query, as_of=as_of, **model_options):
         if isinstance(item, Answer):
             final = item
     assert final is not None
@@ -104,7 +107,8 @@ def answer(index, question: str, *, model: str | Model = "extractive", k: int | 
 
 def answer_stream(index, question: str, *, model: str | Model = "extractive", k: int | None = None, sources=None,
                   date_from: str | None = None, date_to: str | None = None, history: Sequence = (),
-                  query: str | None = None, **model_options) -> Iterator[str | Answer]:
+                  query: str | None = None, as_of: str | None = None,
+                  **model_options) -> Iterator[str | Answer]:
     """Like `answer`, but yields text pieces as the model writes them, then the final Answer.
 
     Bad input (empty or overlong question, unknown model) raises here, before iteration starts. The streamed
@@ -117,18 +121,22 @@ def answer_stream(index, question: str, *, model: str | Model = "extractive", k:
     prompt_opts = {k_: model_options.pop(k_) for k_ in _PROMPT_OPTIONS if k_ in model_options}
     m = resolve_model(model, model_options)
     return _run(index, question, search_q, m, k or DEFAULT_K,
-                dict(sources=sources, date_from=date_from, date_to=date_to), history, prompt_opts, t0)
+                dict(sources=sources, date_from=date_from, date_to=date_to), history, prompt_opts, t0,
+                as_of or _today())
 
 
 def _run(index, question: str, search_q: str, m: Model, k: int, filters: dict, history: Sequence,
-         prompt_opts: dict, t0: float) -> Iterator[str | Answer]:
+         prompt_opts: dict, t0: float, as_of: str) -> Iterator[str | Answer]:
     t_search = _now()
     hits = index.search(search_q, k=k, **filters)
     t_ret = _now()
     passages = passages_from_hits(hits)
-    pool = Pool(passages)
+    pool = full_pool = Pool(passages)
     evidence = assess(pool, question, search_q)
     base = Answer(question=question, text="", refused=False, model=m.model_id, query=search_q, hits=tuple(hits))
+    layer = _layer(index, pool, question, search_q, evidence)
+    if layer is not None:    # words and meaning decide together (rag.evidence_check)
+        evidence = Evidence(layer.check.sufficient, evidence.coverage, layer.check.reason)
     if not evidence.sufficient:
         ans = _refusal(base, pool, question, search_q, evidence.reason)
         yield ans.text
@@ -139,7 +147,8 @@ def _run(index, question: str, search_q: str, m: Model, k: int, filters: dict, h
     if generative:
         built = build_prompt(question, passages, context_tokens=getattr(m, "context_tokens", None),
                              history=_history_pairs(history), query=search_q,
-                             source_tokens=getattr(m, "source_tokens", None), pool=pool, **prompt_opts)
+                             source_tokens=getattr(m, "source_tokens", None), pool=pool, as_of=as_of,
+                             instruction=instruction_for(layer.plan) if layer else None, **prompt_opts)
         prompt, offered = built.prompt, list(built.passages)
     else:
         offered = passages
@@ -163,12 +172,50 @@ def _run(index, question: str, search_q: str, m: Model, k: int, filters: dict, h
             yield tail
         raw = "".join(raw_parts)
     else:
-        raw = "".join(m.generate(prompt, stream=False))
+        composed = layer.extractive_text() if layer is not None and not generative else None
+        raw = composed if composed is not None else "".join(m.generate(prompt, stream=False))
 
     ans = _finish(base, pool, raw, question, search_q)
+    if generative and not ans.refused and not any(s.supported and s.citations for s in ans.sentences):
+        ans = _checked_fallback(base, full_pool, layer, raw, question, search_q)
     if not streaming:
         yield ans.text
     yield _timed(ans, t0, t_search, t_ret)
+
+
+def _layer(index, pool: Pool, question: str, search_q: str, evidence: Evidence) -> AnswerLayer | None:
+    """The answer layer over this pool; None when there is nothing to weigh (no passages, no question terms)."""
+    if not pool.units or evidence.reason in ("the question names nothing to look for",):
+        return None
+    embedder = getattr(index, "embedder", None)
+    sources = getattr(index, "sources", None)
+    outlets = [s for s, _ in sources()] if callable(sources) else sorted({p.article.source for p in pool.passages})
+    return AnswerLayer.build(pool, question, search_q, embedder=embedder, outlets=outlets,
+                             lexical_ok=evidence.sufficient, lexical_coverage=evidence.coverage)
+
+
+def _today() -> str:
+    import datetime
+
+    return datetime.date.today().isoformat()
+
+
+def _checked_fallback(base: Answer, pool: Pool, layer: AnswerLayer | None, raw: str, question: str,
+                      search_q: str) -> Answer:
+    """A model answer with no supported sentence is not shown as the answer: the verified extractive answer is,
+    with a visible note; the model's text stays in `unverified` for those who want to see it."""
+    from .llm.extractive import ExtractiveModel
+
+    text = layer.extractive_text() if layer is not None else None
+    if text is None:
+        sources = tuple(Source(p.n, p.article.title, p.article.source, p.article.published_at, p.text)
+                        for p in pool.passages)
+        text = "".join(ExtractiveModel().generate(Prompt(question=question, sources=sources,
+                                                         extra={"query": search_q})))
+    ans = _finish(base, pool, text, question, search_q)
+    if ans.refused:
+        return replace(ans, note=UNCHECKED_NOTE, unverified=raw)
+    return replace(ans, text=f"{ans.text}\n\n{UNCHECKED_NOTE}", note=UNCHECKED_NOTE, unverified=raw)
 
 
 def _finish(base: Answer, pool: Pool, raw: str, question: str, search_q: str) -> Answer:

@@ -88,6 +88,10 @@ class Answer:
     sentences: tuple[AnswerSentence, ...] = ()
     hits: tuple[Hit, ...] = ()           # passages retrieved; for refusals, the closest ones
     timings_ms: dict = field(default_factory=dict, compare=False)
+    # Set when a generative model's answer had no supported sentence: `text` is then the verified extractive
+    # answer, `note` says so in words, and `unverified` keeps the model's unchecked text (never shown as the answer).
+    note: str = ""
+    unverified: str = ""
 
 
 @dataclass(frozen=True)

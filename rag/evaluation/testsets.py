@@ -41,6 +41,7 @@ class Question:
     answerable: bool
     qtype: str
     position: int   # 0-based position in the file; decides the split
+    as_of: str = ""  # the reference date the question was written against ("this week"), when the set gives one
 
 
 def in_split(position: int, split: str) -> bool:
@@ -135,6 +136,7 @@ def _question_from_record(obj: dict[str, Any], where: str, position: int) -> Que
         answerable=answerable,
         qtype=qtype,
         position=position,
+        as_of=obj["as_of"] if isinstance(obj.get("as_of"), str) else "",
     )
 
 
