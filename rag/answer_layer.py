@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from .answer_plan import ENTITY, YESNO, AnswerPlan, plan as make_plan
 from .citations import MARKER, Pool, terms
 from .evidence_check import Check, EvidenceView, check as check_evidence
-from .query import OutletMatcher
+from .query import OutletMatcher, find_dates
 from .short_answers import ShortAnswer, choose, lead_text
 from .verdicts import Verdict, decide
 
@@ -54,12 +54,15 @@ class AnswerLayer:
         return cls(pool, question, make_plan(question), view, chk, matcher, outlet_words)
 
     def _part_passages(self, part: str) -> set[int] | None:
-        if self.matcher is None:
-            return None
-        named, _ = self.matcher.find(part)
+        """The passages a part speaks of: those of the outlet it names, narrowed to the date it names when some
+        passage has that date; None (all passages) when it names no outlet."""
+        named = self.matcher.find(part)[0] if self.matcher is not None else ()
         if not named:
             return None
-        return {i for i, p in enumerate(self.pool.passages) if p.article.source in named}
+        chosen = {i for i, p in enumerate(self.pool.passages) if p.article.source in named}
+        dates = set(find_dates(part))
+        dated = {i for i in chosen if self.pool.passages[i].article.published_at[:10] in dates}
+        return dated or chosen
 
     def _marker(self, unit) -> str:
         return f"[{self.pool.passages[unit.passage].n}]"
@@ -94,7 +97,8 @@ class AnswerLayer:
 
     def _entity(self) -> str | None:
         ranked = self.view.scores()
-        short = choose(self.plan, ranked, self.question, self.outlet_words)
+        short = choose(self.plan, ranked, self.question, self.outlet_words, self.pool,
+                       embed=self.view.embed_texts if self.view.has_embedder else None)
         self.short = short
         if short is None:
             return None

@@ -46,6 +46,9 @@ _TYPE_NOUNS = {
         establishments establishment franchise""".split(),
     PLACE: "country countries city cities town state region place location nation continent venue stadium".split(),
     DATE: "date day year month time week season".split(),
+    NUMBER: """score scores price prices cost costs value valuation rate percentage share amount total number age
+        record budget income revenue revenues earnings profit profits loss losses salary fee fees sum figure margin
+        population capacity attendance temperature distance height weight speed cagr growth""".split(),
 }
 _NOUN_TYPE = {w: t for t, ws in _TYPE_NOUNS.items() for w in ws}
 
@@ -56,7 +59,7 @@ _SPLIT = re.compile(
     r"whilst)\s+", re.IGNORECASE)
 _TEMPORAL = re.compile(r"\b(before|after|earlier than|later than|prior to|following|subsequent(?:ly)?|then)\b",
                        re.IGNORECASE)
-_BETWEEN = re.compile(r"\bbetween\b(.+?)\band\b(.+?)(?:,|$)", re.IGNORECASE)
+_BETWEEN = re.compile(r"\bbetween\b(.+?),?\s+and\s+(?=the\b|a\b|an\b|[A-Z'\"])(.+),\s*$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -71,11 +74,16 @@ class AnswerPlan:
 
 def _main_clause(question: str) -> str:
     """The question from its main verb on: 'Between A and B, was there X?' -> 'was there X?'."""
-    q = question.strip()
+    q = _LEAD_PREP.sub("", question.strip())
     if _AUX_RE.match(q) or _WH_RE.match(q):
         return q
     m = _LEAD_CLAUSE.search(q)
     return q[m.end():] if m else q
+
+
+# "In which state ...", "By what score ...": a preposition before the question word does not change the kind
+_LEAD_PREP = re.compile(r"^(?:in|at|on|by|for|from|to|against|into|until|since|during|with|of|after|before|"
+                        r"roughly|approximately|about)\s+(?=(?:which|what|how|whom|whose)\b)", re.IGNORECASE)
 
 
 def question_kind(question: str) -> str:
@@ -90,27 +98,41 @@ def question_kind(question: str) -> str:
 def _entity_head(main: str) -> tuple[str, str] | None:
     """(answer type, head noun) for questions that ask for a name or number; None for open questions."""
     low = main.lower()
-    if re.match(r"how (many|much)\b|what (?:is|was) the (?:number|total|amount|percentage|share)\b|"
+    if re.match(r"how (many|much|long|large|big|old|far|high|tall|fast|often)\b|what (?:is|was) the (?:number|total|amount|percentage|share)\b|"
                 r"what (?:percentage|share|proportion|amount|number)\b", low):
         return NUMBER, "number"
     if re.match(r"when\b|what (?:date|day|year|month)\b|which (?:date|day|year|month)\b", low):
         return DATE, "date"
     if re.match(r"where\b", low):
         return PLACE, "place"
-    if re.match(r"who(?:m)?\b", low):
+    if re.match(r"who(?:m|se)?\b", low):
         return PERSON, "person"
-    # which X / what X / what is the name of the X / which of the following X
-    m = re.match(r"(?:which|what)\s+(?:is\s+the\s+name\s+of\s+the\s+|(?:is|was)\s+the\s+)?"
-                 r"((?:[\w'-]+\s+){0,3}?)([\w'-]+)\b", low)
-    if not m:
+    # which X / what X / what is the name of the X: the noun phrase runs until a verb, a comma or a proper name
+    if not re.match(r"(?:which|what)\b", low):
         return None
-    words = (m.group(1) + m.group(2)).split()
-    for w in words:
+    m = re.match(r"(?:which|what)\s*(?:is\s+the\s+name\s+of\s+(?:the|a)\s+|(?:type|kind|sort)s?\s+of\s+|"
+                 r"(?:is|was)\s+the\s+)?", main, re.IGNORECASE)
+    words: list[str] = []
+    toks = main[m.end():].split()[:6]
+    while toks and toks[0][0].isupper() and low.startswith("which"):
+        toks = toks[1:]       # "Which Twins shortstop ...": a proper name modifies the head noun
+    for tok in toks:
+        w = tok.strip(",;:?'\"").lower()
+        if w in ("the", "a", "an", "his", "her", "its", "their", "it", "he", "she", "they"):
+            if len(words) > 1:
+                words.pop()   # "which film launched the ...": the word before a new noun phrase is a verb
+            break
+        if not w or tok[0].isupper() or w in _AUX or w in ("that", "who", "which", "whose", "to", "in", "of", "for"):
+            break
+        words.append(w)
+        if tok.endswith((",", ";", ":")):
+            break
+    for w in reversed(words):          # the head noun ends the phrase: "social media platform"
         t = _NOUN_TYPE.get(w) or _NOUN_TYPE.get(w.rstrip("s"))
         if t:
             return t, w
-    if low.startswith("which "):
-        return THING, words[0] if words else ""
+    if words and low.startswith("which "):
+        return THING, words[0]
     return None
 
 
@@ -128,6 +150,12 @@ def _choices(main: str) -> tuple[str, ...]:
 
 def split_parts(question: str) -> tuple[str, ...]:
     main = _main_clause(question)
+    lead = question.strip()[: len(question.strip()) - len(main)]
+    m = _BETWEEN.search(lead + ",")
+    if m and len(m.group(1).split()) >= 2 and len(m.group(2).split()) >= 2:
+        # "Between A and B, was there X?": each of A and B must speak to X
+        body = main.strip(" ?")
+        return (f"{m.group(1).strip(' ,')} {body}", f"{m.group(2).strip(' ,')} {body}")
     pieces = [p.strip(" ,;?") for p in _SPLIT.split(main)]
     return tuple(p for p in pieces if len(p.split()) >= 3) or (main.strip(" ?"),)
 

@@ -100,6 +100,13 @@ class EvidenceView:
             for (i, _), v in zip(attrs, vecs[len(texts):]):
                 self._attr_vecs[i] = v
 
+    @property
+    def has_embedder(self) -> bool:
+        return self._embedder is not None
+
+    def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
+        return self._embedder.embed(list(texts))
+
     def vec(self, text: str) -> np.ndarray | None:
         if self._embedder is None:
             return None

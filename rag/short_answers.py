@@ -11,12 +11,15 @@ small English NER would type names better but was not adopted (see bench/results
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 
 from .answer_plan import DATE, NUMBER, ORGANISATION, PERSON, PLACE, THING, AnswerPlan
-from .citations import terms
+from .citations import terms, terms_match
 from .evidence_check import Scored, quote_spans
+
+log = logging.getLogger(__name__)
 
 _CAP = r"(?:[A-Z][\w'’\-]*|[A-Z]{2,}[\w'’\-]*|[a-z]+[A-Z][\w'’\-]*)"   # Google, FTX, eBay/iPhone, Bankman-Fried
 _NAME_SPAN = re.compile(rf"{_CAP}(?:(?:\s+(?:of|de|du|la|von|van|der|&|and|the)){{0,2}}\s+{_CAP})*")
@@ -50,8 +53,13 @@ _PLACE_CUES = re.compile(r"\b(?:in|at|to|from|near|across|outside)\s+(?:the\s+)?
 
 
 REPEAT_WEIGHT = 0.3
+RANK_DECAY = 0.1
 PROXIMITY_CHARS = 50
-PROXIMITY_WEIGHT = 1.0
+PROXIMITY_WEIGHT = 1.5
+VERB_FACTOR = 2.0
+LOCAL_CHARS = 80            # the neighbourhood of a leading candidate that is embedded ...
+LOCAL_CANDIDATES = 6        # ... for this many candidates
+LOCAL_SEM_WEIGHT = 1.0
 OVERLAP_FACTOR = 0.5
 ARTICLE_BONUS = 0.25
 
@@ -92,6 +100,24 @@ def _spans(kind: str, text: str) -> list[tuple[int, int]]:
     return out
 
 
+_NUMBER_TERMS = frozenset(terms("one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+                                 "fifteen twenty thirty forty fifty hundred dozen"))
+
+
+def _trim_known(text: str, s: int, e: int, known) -> tuple[int, int]:
+    """Drop leading and trailing words of a name span that the question already says: 'Foreign Secretary Yvette
+    Cooper' for 'Which Foreign Secretary ...?' is 'Yvette Cooper'."""
+    words = list(re.finditer(r"\S+", text[s:e]))
+    lo, hi = 0, len(words)
+    while lo < hi and all(known(t) for t in terms(words[lo].group(0))) and terms(words[lo].group(0)):
+        lo += 1
+    while hi > lo and all(known(t) for t in terms(words[hi - 1].group(0))) and terms(words[hi - 1].group(0)):
+        hi -= 1
+    if lo == hi:
+        return s, e
+    return s + words[lo].start(), s + words[hi - 1].end()
+
+
 def _type_fit(kind: str, span: str, before: str, after: str) -> float:
     """How well a name span fits the wanted type, from its shape and neighbours: 1 plain, >1 good, <1 poor."""
     words = span.split()
@@ -119,56 +145,91 @@ def _key(span: str) -> str:
 
 
 def choose(plan: AnswerPlan, ranked: list[Scored], question: str, outlet_words: frozenset[str],
-           depth: int = 12) -> ShortAnswer | None:
-    """The best-supported span of the wanted type among the `depth` most relevant sentences, or None."""
+           pool=None, depth: int = 12, embed=None) -> ShortAnswer | None:
+    """The best-supported span of the wanted type among the `depth` most relevant sentences, or None.
+
+    A span's support in one sentence is the sentence's relevance plus how much of the question (IDF-weighted,
+    over the pool) its own neighbourhood holds: "the number arriving from France is ... 23" answers "how many
+    arrived from France" better than "... deported under the deal to 42" in a sentence that matches more words."""
     kind = plan.answer_type
-    q_terms = frozenset(terms(question))
+    q_weights = dict.fromkeys(terms(question), 1.0)
+    # the question's verbs ("have arrived", "returned", "deported") say which of several numbers or names is meant
+    verbs = frozenset(t for w in re.findall(r"[A-Za-z]{3,}ed\b", question) for t in terms(w))
+    q_terms = frozenset(q_weights)
+
+    def in_question(t: str) -> bool:
+        return t in q_terms or (pool is not None and any(terms_match(t, q) for q in q_terms))
+
+    def local(window: str) -> float:
+        near = frozenset(terms(window))
+        if pool is None:
+            return len(near & q_terms) / max(len(q_terms), 1)
+        return pool.coverage(q_weights, near)
+
     stats: dict[str, dict] = {}
     for rank, sc in enumerate(ranked[:depth]):
         text = sc.unit.text
-        weight = max(sc.relevance, 0.0) / (1.0 + 0.15 * rank)
+        weight = max(sc.relevance, 0.0) / (1.0 + RANK_DECAY * rank)
         span_kind = kind if kind in (NUMBER, DATE) else THING
         # when the sentence matched through who-said-it-to-whom, the answer is there, not inside the quotation
         quoted = quote_spans(text) if sc.by_attribution else []
         for s, e in _spans(span_kind, text):
             if any(qs <= s < qe for qs, qe in quoted):
                 continue
+            if span_kind == THING:
+                s, e = _trim_known(text, s, e, in_question)
             span = text[s:e].strip(" ,;:").removesuffix(".")
             if not span:
                 continue
             ts = [t for t in terms(span) if t not in outlet_words]
-            if not ts or all(t in q_terms for t in ts):
+            if span_kind != THING:
+                # "16 more people": the number is the answer, its unit may well repeat the question
+                ts = [t for t in ts if t[0].isdigit() or t in _NUMBER_TERMS] or ts
+            if not ts or all(in_question(t) for t in ts):
                 continue     # the question's own words (or an outlet's name) are not its answer
-            overlap = any(t in q_terms for t in ts)     # "Los Angeles Chargers" when the question names the Chargers
             fit = 1.0 if span_kind != THING else _type_fit(kind, span, text[max(0, s - 30):s], text[e:e + 25])
-            # the answer sits next to the words of the question ("deported under the deal to 42"); a sentence's
-            # subject comes first, so earlier spans win what is left of a tie
-            near = frozenset(terms(text[max(0, s - PROXIMITY_CHARS):s] + " " + text[e:e + PROXIMITY_CHARS]))
-            fit *= 1.0 + PROXIMITY_WEIGHT * len(near & q_terms) / max(len(q_terms), 1)
+            if any(in_question(t) for t in ts):
+                fit *= OVERLAP_FACTOR    # "Los Angeles Chargers" when the question names the Chargers
+            # a sentence's subject comes first: earlier spans win what is left of a tie
             fit *= 1.0 - 0.05 * s / max(len(text), 1)
-            if overlap:
-                fit *= OVERLAP_FACTOR
+            window = text[max(0, s - PROXIMITY_CHARS):s] + " " + text[e:e + PROXIMITY_CHARS]
+            occ = (weight + PROXIMITY_WEIGHT * local(window)) * fit
+            if verbs and pool is not None and any(pool.has(frozenset(terms(window)), v) for v in verbs):
+                occ *= VERB_FACTOR
             key = _key(span) if span_kind == THING else span.lower()
-            st = stats.setdefault(key, {"weights": [], "articles": set(), "forms": {}, "best": None, "fit": 0.0})
-            st["weights"].append(weight)
-            st["fit"] = max(st["fit"], fit)
+            st = stats.setdefault(key, {"occ": [], "articles": set(), "forms": {}, "best": None})
+            st["occ"].append(occ)
             st["articles"].add(sc.unit.passage)
             st["forms"][span] = st["forms"].get(span, 0) + 1
-            if st["best"] is None or weight > st["best"][0]:
-                st["best"] = (weight, sc, span)
+            if st["best"] is None or occ > st["best"][0]:
+                window = text[max(0, s - LOCAL_CHARS):e + LOCAL_CHARS // 2]
+                st["best"] = (occ, sc, span, window)
     if not stats:
         return None
 
     def total(st: dict) -> float:
-        # the best sentence decides; repeats add a little, other articles more (multi-source questions)
-        best = max(st["weights"])
-        support = best + REPEAT_WEIGHT * (sum(st["weights"]) - best)
-        return support * st["fit"] * (1.0 + ARTICLE_BONUS * (len(st["articles"]) - 1))
+        # the best occurrence decides; repeats add a little, other articles more (multi-source questions)
+        best = max(st["occ"])
+        support = best + REPEAT_WEIGHT * (sum(st["occ"]) - best)
+        return (support + st.get("local_sem", 0.0)) * (1.0 + ARTICLE_BONUS * (len(st["articles"]) - 1))
+
+    if embed is not None and len(stats) > 1:
+        # the leading candidates' own neighbourhoods, read for meaning: "the number arriving from France is ...
+        # 23" is about arrivals even where a longer sentence about returns shares more words with the question
+        lead = sorted(stats.values(), key=total, reverse=True)[:LOCAL_CANDIDATES]
+        qv = embed([question])[0]
+        vecs = embed([st["best"][3] for st in lead])
+        for st, v in zip(lead, vecs):
+            st["local_sem"] = LOCAL_SEM_WEIGHT * float(qv @ v)
 
     key, st = max(stats.items(), key=lambda kv: (total(kv[1]), kv[0]))
+    if log.isEnabledFor(logging.DEBUG):
+        for k, v in sorted(stats.items(), key=lambda kv: -total(kv[1]))[:5]:
+            log.debug("candidate %r total %.3f occ %s local_sem %.3f", k, total(v), [round(o, 3) for o in v["occ"]],
+                      v.get("local_sem", 0.0))
     # the fullest form the sources use ("Sam Bankman-Fried" over "Bankman-Fried"), if its sentence holds it
     form = max(st["forms"], key=lambda f: (len(f.split()), st["forms"][f]))
-    _, sc, span = st["best"]
+    _, sc, span, _ = st["best"]
     support = sc
     if form not in sc.unit.text:
         for other in ranked[:depth]:
