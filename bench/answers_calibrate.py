@@ -24,17 +24,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 MULTIHOP = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "multihop-rag" / "MultiHopRAG.json"
 
 
-def dev_sample(path: Path, per_type: int, seed: int) -> list[dict]:
+def dev_sample(path: Path, per_type: int, seed: int, titles: set[str] | None = None,
+               types: tuple[str, ...] = ()) -> list[dict]:
     data = json.loads(path.read_text())
     by_type: dict[str, list[dict]] = {}
     for pos, item in enumerate(data):
         if pos % 4 == 0:
             continue    # test split: never used for tuning
+        if titles is not None and any(e["title"] not in titles for e in item["evidence_list"]):
+            continue    # evidence not in a partial index: retrieval could not find it
         item = dict(item, position=pos)
         by_type.setdefault(item["question_type"].removesuffix("_query"), []).append(item)
     rng = random.Random(seed)
     out = []
     for t, items in sorted(by_type.items()):
+        if types and t not in types:
+            continue
         for it in rng.sample(items, min(per_type, len(items))):
             out.append({"id": f"multihop-{it['position']:04d}", "question": it["query"], "answers": [it["answer"]],
                         "answerable": t != "null", "type": t})
@@ -60,7 +65,9 @@ def collect(args) -> None:
 
     index = rag.Index.open(args.index, create=False)
     index.warm()
-    questions = dev_sample(MULTIHOP, args.per_type, args.seed)
+    titles = {a.title for a in index.articles()} if args.only_indexed else None
+    questions = dev_sample(MULTIHOP, args.per_type, args.seed, titles,
+                           tuple(t for t in args.types.split(",") if t))
     if args.natural:
         questions += natural_dev(Path(args.natural))
     out = Path(args.out)
@@ -92,7 +99,7 @@ def collect(args) -> None:
         rows.append(row)
         if (i + 1) % 20 == 0:
             print(f"{i + 1}/{len(questions)} {time.perf_counter() - t_all:.0f}s", file=sys.stderr)
-    with open(out / "features.jsonl", "w") as f:
+    with open(out / f"{args.name}features.jsonl", "w") as f:
         for r in rows:
             f.write(json.dumps(r) + "\n")
 
@@ -104,7 +111,9 @@ def fit(args) -> None:
 
     from rag.verdicts import FEATURES
 
-    rows = [json.loads(l) for l in (Path(args.out) / "features.jsonl").read_text().splitlines() if l.strip()]
+    rows = [json.loads(l) for p in sorted(Path(args.out).glob("*features.jsonl"))
+            for l in p.read_text().splitlines() if l.strip()]
+    rows = list({r["id"]: r for r in rows}.values())     # two samples may share questions
     yn = [r for r in rows if r.get("features") and r["answers"][0].strip(". ").lower() in ("yes", "no")]
     X = np.array([[r["features"][f] for f in FEATURES] for r in yn])
     y = np.array([r["answers"][0].strip(". ").lower() == "yes" for r in yn])
@@ -158,8 +167,12 @@ def main() -> None:
     ap.add_argument("--per-type", type=int, default=60)
     ap.add_argument("--natural", default=None, help="natural-question JSONL (its dev split is used)")
     ap.add_argument("--seed", type=int, default=13)
+    ap.add_argument("--name", default="", help="prefix of the features file (several collects can be fitted together)")
     ap.add_argument("-k", type=int, default=10)
     ap.add_argument("-C", type=float, default=1.0)
+    ap.add_argument("--types", default="", help="comma-separated question types to sample (default: all)")
+    ap.add_argument("--only-indexed", action="store_true",
+                    help="keep questions whose evidence articles are all in the index (for a partial index)")
     args = ap.parse_args()
     collect(args) if args.mode == "collect" else fit(args)
 

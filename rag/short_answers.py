@@ -104,7 +104,7 @@ _NUMBER_TERMS = frozenset(terms("one two three four five six seven eight nine te
                                  "fifteen twenty thirty forty fifty hundred dozen"))
 
 
-def _trim_known(text: str, s: int, e: int, known) -> tuple[int, int]:
+def _trim_known(text: str, s: int, e: int, known) -> tuple[int, int, bool]:
     """Drop leading and trailing words of a name span that the question already says: 'Foreign Secretary Yvette
     Cooper' for 'Which Foreign Secretary ...?' is 'Yvette Cooper'."""
     words = list(re.finditer(r"\S+", text[s:e]))
@@ -114,8 +114,9 @@ def _trim_known(text: str, s: int, e: int, known) -> tuple[int, int]:
     while hi > lo and all(known(t) for t in terms(words[hi - 1].group(0))) and terms(words[hi - 1].group(0)):
         hi -= 1
     if lo == hi:
-        return s, e
-    return s + words[lo].start(), s + words[hi - 1].end()
+        return s, e, False
+    # words cut from the end mean the rest modified the question's own name ("Los Angeles [Chargers]")
+    return s + words[lo].start(), s + words[hi - 1].end(), hi < len(words)
 
 
 def _type_fit(kind: str, span: str, before: str, after: str) -> float:
@@ -176,8 +177,9 @@ def choose(plan: AnswerPlan, ranked: list[Scored], question: str, outlet_words: 
         for s, e in _spans(span_kind, text):
             if any(qs <= s < qe for qs, qe in quoted):
                 continue
+            modifier = False
             if span_kind == THING:
-                s, e = _trim_known(text, s, e, in_question)
+                s, e, modifier = _trim_known(text, s, e, in_question)
             span = text[s:e].strip(" ,;:").removesuffix(".")
             if not span:
                 continue
@@ -188,7 +190,7 @@ def choose(plan: AnswerPlan, ranked: list[Scored], question: str, outlet_words: 
             if not ts or all(in_question(t) for t in ts):
                 continue     # the question's own words (or an outlet's name) are not its answer
             fit = 1.0 if span_kind != THING else _type_fit(kind, span, text[max(0, s - 30):s], text[e:e + 25])
-            if any(in_question(t) for t in ts):
+            if modifier or any(in_question(t) for t in ts):
                 fit *= OVERLAP_FACTOR    # "Los Angeles Chargers" when the question names the Chargers
             # a sentence's subject comes first: earlier spans win what is left of a tie
             fit *= 1.0 - 0.05 * s / max(len(text), 1)
