@@ -6,7 +6,7 @@
 `collect` runs retrieval and the answer layer once per question (MultiHop-RAG dev split: positions not divisible
 by 4; plus the dev questions of a natural-question JSONL set when given) and stores the features as JSON lines;
 `fit` fits the logistic verdict scorer (scikit-learn, L2) with 5-fold cross-validated accuracy and prints the
-refusal rates of a grid of evidence-check thresholds, so constants in rag/verdicts.py and rag/evidence_check.py
+refusal rates of a grid of evidence-check thresholds, so constants in rag/answering/verdicts.py and rag/answering/evidence_check.py
 can be set from the printout. Test-split questions are never read.
 """
 
@@ -59,8 +59,8 @@ def natural_dev(path: Path) -> list[dict]:
 
 def collect(args) -> None:
     import rag
-    from rag.answering import assess, _layer
-    from rag.citations import Pool, passages_from_hits
+    from rag.answering.answer import assess, _layer
+    from rag.answering.citations import Pool, passages_from_hits
     from rag.evaluation.accuracy import answer_correct
 
     index = rag.Index.open(args.index, create=False)
@@ -109,7 +109,7 @@ def fit(args) -> None:
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import cross_val_score
 
-    from rag.verdicts import FEATURES
+    from rag.answering.verdicts import FEATURES
 
     rows = [json.loads(l) for p in sorted(Path(args.out).glob("*features.jsonl"))
             for l in p.read_text().splitlines() if l.strip()]
@@ -129,7 +129,7 @@ def fit(args) -> None:
         print(f"  train accuracy {t}: {(clf.predict(X[sel]) == y[sel]).mean():.3f} (always-yes {y[sel].mean():.3f})")
 
     # evidence-check grid: null refusal vs false refusal
-    from rag import evidence_check as ec
+    from rag.answering import evidence_check as ec
 
     def sufficient(r: dict, gate: float, min_cov: float, max_missing: float) -> bool:
         if "top" not in r:

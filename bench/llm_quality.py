@@ -62,18 +62,16 @@ class ColdPrompts:
         return self.index.search(*args, **kwargs)
 
     def ask(self, *args, **kwargs):
-        from rag.llm.llamacpp import _LOADED
+        from rag.providers.llamacpp import reset_all
 
-        for llama, lock in _LOADED.values():
-            with lock:
-                llama.reset()
+        reset_all()
         return self.index.ask(*args, **kwargs)
 
 
 def run(index, testset: Path, model: str, options: dict, k: int, split: str, limit: int | None) -> dict:
     index = ColdPrompts(index)
     if model != "extractive":
-        from rag.llm.base import get_model
+        from rag.providers.base import get_model
 
         loader = getattr(get_model(model, **options), "load", None)
         if loader:

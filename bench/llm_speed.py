@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 import llama_cpp  # noqa: E402
 
-from rag.llm.gguf import resolve_gguf  # noqa: E402
+from rag.providers.gguf import resolve_gguf  # noqa: E402
 
 SYSTEM = "Answer the question using only the numbered sources. Cite sources as [n]. Be brief."
 

@@ -118,7 +118,7 @@ def child_ours_stats(index_dir: Path) -> None:
     from rag.schema import Chunk
 
     index = rag.Index.open(index_dir, create=False)
-    store = index._store
+    store = index.store
     texts = []
     rows = store.conn.execute('SELECT article_id, ordinal, start, "end", n_tokens FROM chunks ORDER BY id').fetchall()
     arts = store.get_articles(r[0] for r in rows)

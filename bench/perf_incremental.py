@@ -56,7 +56,7 @@ def main() -> None:
            "copy_s": round(time.perf_counter() - t, 1)}
 
     index = rag.Index.open(idx_dir, create=False)
-    store = index._store
+    store = index.store
     t = time.perf_counter()
     vi = store.vectors()
     res["load_vectors_s"] = round(time.perf_counter() - t, 2)
@@ -76,7 +76,7 @@ def main() -> None:
         t_embed = time.perf_counter() - t
         gen = store.generation()
         t = time.perf_counter()
-        store._save_faiss(store.vectors(), gen)  # what every commit used to cost
+        store.vector_files.save(store.vectors(), gen)  # what every commit used to cost
         t_save = time.perf_counter() - t
         warm.append({"article": i, "chunks": report.chunks_embedded, "add_s": round(t_add, 3),
                      "embed_alone_s": round(t_embed, 3), "add_over_embed": round(t_add / t_embed, 3),
@@ -92,7 +92,7 @@ def main() -> None:
                          cwd=ROOT, env=ENV, capture_output=True, text=True, check=True)
     res["cold_rag_index_one_article_s"] = round(time.perf_counter() - t, 2)
     res["cold_report"] = json.loads(out.stdout)
-    from rag.store import Store
+    from rag.storage import Store
 
     s = Store.open(idx_dir, create=False)
     files = s._faiss_files()

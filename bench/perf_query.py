@@ -80,7 +80,7 @@ def main() -> None:
 
     t0 = time.perf_counter()
     import rag
-    from rag.retrieval import fts_match, keyword_terms
+    from rag.retrieval import keyword_terms
 
     t_import = time.perf_counter() - t0
     index = rag.Index.open(args.index, create=False)
@@ -91,13 +91,13 @@ def main() -> None:
     t_first = time.perf_counter() - w0
     for q in queries[:5]:
         index.search(q, k=args.k)
-    store = index._store
+    store = index.store
     vi = store.vectors()
     n_articles, n_chunks = store.counts()
     out = {
         "index": args.index, "queries": args.queries, "articles": n_articles, "chunks": n_chunks,
         "vector_kind": vi.kind, "nlist": getattr(vi.index, "nlist", None), "nprobe": vi.nprobe or None,
-        "keyword_max_postings": store.keyword_max_postings,
+        "keyword_max_postings": store.keyword.max_postings,
         "startup_s": {"import_rag": round(t_import, 2), "open": round(t_open, 2),
                       "first_search_incl_model_and_vectors": round(t_first, 2)},
         "rss_after_load_mb": rss_mb(),
@@ -110,8 +110,8 @@ def main() -> None:
     out["stage_embed_query"] = summary(w, c)
     w, c, _ = timed(lambda v: vi.search(v.reshape(1, -1), index.retrieval.candidates), qvecs)
     out["stage_dense"] = summary(w, c)
-    matches = [fts_match(keyword_terms(q)) for q in queries]
-    w, c, _ = timed(lambda m: store.keyword_search(m, index.retrieval.candidates, index.retrieval.fts_weights)
+    matches = [keyword_terms(q) for q in queries]
+    w, c, _ = timed(lambda m: store.keyword_search(m, index.retrieval.candidates, None, index.retrieval.fts_weights)
                     if m else [], matches)
     out["stage_keyword"] = summary(w, c)
     if args.ask:

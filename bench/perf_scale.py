@@ -78,8 +78,8 @@ def main() -> None:
     import faiss
 
     import synth
-    from rag.retrieval import fts_match, keyword_terms
-    from rag.store import Filters, Store
+    from rag.retrieval import keyword_terms
+    from rag.storage import Filters, Store
 
     out: dict = {"index": str(args.index), "at": time.strftime("%Y-%m-%d %H:%M:%S"), "loadavg_start": os.getloadavg(),
                  "faiss_threads": faiss.omp_get_max_threads()}
@@ -142,19 +142,18 @@ def main() -> None:
     out["outlets"] = len(outlets)
 
     # keyword search: budget on (default) vs off, same queries
-    matches = [fts_match(keyword_terms(q)) for q in texts]
+    matches = [keyword_terms(q) for q in texts]
     kw = {}
-    default_budget = store.keyword_max_postings
+    default_budget = store.keyword.max_postings
     for budget in (default_budget, 0):
-        store.keyword_max_postings = budget
-        store._df.clear()
-        store._df_gen = -1
-        first = ms_percentiles(lambda m: store.keyword_search(m, 60, (2.0, 1.0, 1.0)), matches)
-        warm = ms_percentiles(lambda m: store.keyword_search(m, 60, (2.0, 1.0, 1.0)), matches)
+        store.keyword.max_postings = budget
+        store.keyword.reset_cache()
+        first = ms_percentiles(lambda m: store.keyword_search(m, 60), matches)
+        warm = ms_percentiles(lambda m: store.keyword_search(m, 60), matches)
         kw[f"budget_{budget}"] = {"first_pass": first, "cached_df": warm}
-    store.keyword_max_postings = default_budget
+    store.keyword.max_postings = default_budget
     kept = [len(keyword_terms(q)) for q in texts]
-    pruned = [store._selective(m).count('"') // 2 for m in matches]
+    pruned = [len(store.keyword.select(m)) for m in matches]
     kw["terms_per_query_mean"] = round(float(np.mean(kept)), 2)
     kw["terms_kept_mean"] = round(float(np.mean(pruned)), 2)
     kw["queries_with_no_keyword_terms_left"] = int(sum(1 for p in pruned if p == 0))

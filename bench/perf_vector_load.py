@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 def main() -> None:
     import psutil
 
-    from rag.store import Store
+    from rag.storage import Store
 
     ap = argparse.ArgumentParser()
     ap.add_argument("mode", choices=["rebuild", "load"])

@@ -174,7 +174,7 @@ def manifest() -> dict:
 
 def generate(out: Path, n_chunks: int, *, seed: int = 0, commit_every: int = 20_000, log=print) -> dict:
     """Write articles until the index holds at least `n_chunks` chunks. Deterministic for (seed, n_chunks)."""
-    from rag.store import Store
+    from rag.storage import Store
 
     world = World.make(seed)
     rng = np.random.default_rng(seed + 1)
@@ -231,7 +231,7 @@ def queries(n: int, *, seed: int = 0, n_chunks_hint: int = 100_000, index_seed: 
     if store is not None:
         n_total = store.counts()[1]
         ids = rng.integers(1, n_total + 1, size=n)
-        got, base = store._vectors_by_id(np.unique(ids))
+        got, base = store.vectors_by_id(np.unique(ids))
         base = base[rng.integers(0, len(base), size=n)]
     else:
         base = np.stack([make_article(world, rng, 20_000_000 + i)[2][0] for i in range(n)])

@@ -5,20 +5,15 @@ Invariant: for every chunk, `article.text[chunk.start:chunk.end] == chunk.text`.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from .lexicon import sentence_spans
 from .schema import Article, Chunk
 from .tokens import count_tokens
 
 DEFAULT_CHUNK_TOKENS = 200
 DEFAULT_OVERLAP_TOKENS = 24
-
-# A sentence ends at . ! ? (plus closing quotes/brackets) followed by whitespace, or at a line break.
-# Abbreviations like "Mr." produce short sentences; they only make windows a little finer, never wrong.
-_BOUNDARY = re.compile(r"""(?<=[.!?…])["'”’)\]]*\s+|\n+""")
-
 
 @dataclass(frozen=True)
 class ChunkSettings:
@@ -30,28 +25,6 @@ class ChunkSettings:
             raise ValueError("chunk_tokens must be at least 16")
         if not 0 <= self.overlap_tokens < self.chunk_tokens // 2 + 1:
             raise ValueError("overlap_tokens must be between 0 and half of chunk_tokens")
-
-
-def sentence_spans(text: str) -> Iterator[tuple[int, int]]:
-    """(start, end) of each sentence, whitespace trimmed, in order."""
-    pos = 0
-    for m in _BOUNDARY.finditer(text):
-        end = m.start()
-        # closing quotes/brackets belong to the sentence they close
-        while end < m.end() and not text[end].isspace():
-            end += 1
-        yield from _trimmed(text, pos, end)
-        pos = m.end()
-    yield from _trimmed(text, pos, len(text))
-
-
-def _trimmed(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
-    while start < end and text[start].isspace():
-        start += 1
-    while end > start and text[end - 1].isspace():
-        end -= 1
-    if end > start:
-        yield start, end
 
 
 def _units(text: str, max_tokens: int) -> list[tuple[int, int, int]]:

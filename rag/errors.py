@@ -14,7 +14,8 @@
     └── ModelError                a model failed while answering
         ├── ModelUnavailableError server down, model file missing
         ├── AuthenticationError   the server refused the API key
-        └── ModelTimeoutError     no answer in time
+        ├── ModelTimeoutError     no answer in time
+        └── ModelCrashedError     the model's worker process died (a signal such as SIGILL, or the OOM killer)
 
 The CLI prints `error: <message>` (one line, no traceback) for every RagError and exits non-zero.
 Messages say what happened and what to do about it.
@@ -88,3 +89,7 @@ class AuthenticationError(ModelError):
 
 class ModelTimeoutError(ModelError):
     pass
+
+
+class ModelCrashedError(ModelError):
+    """The process running a local model died; the caller keeps running and the next request starts a new one."""

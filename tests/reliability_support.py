@@ -17,6 +17,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from net_support import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 
 TOPICS = [
@@ -204,29 +206,15 @@ def check_consistent(snap: Snapshot, reference: dict[str, list[tuple[int, int]]]
     return problems
 
 
-def _ids_of(faiss_index):
-    import faiss
-    import numpy as np
-
-    if hasattr(faiss_index, "id_map"):
-        return faiss.vector_to_array(faiss_index.id_map)
-    inv = faiss_index.invlists  # IVF: ids live in the inverted lists
-    parts = [faiss.rev_swig_ptr(inv.get_ids(i), inv.list_size(i)).copy()
-             for i in range(faiss_index.nlist) if inv.list_size(i)]
-    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
-
-
 def _file_ids(path: Path):
-    import faiss
+    from rag.storage.vectors import VectorIndex
 
-    return _ids_of(faiss.read_index(str(path)))
+    return VectorIndex.read(path).ids()
 
 
 def loaded_faiss_ids(index) -> list[int]:
     """Ids of the vector index a rag.Index actually searches with (after its own load / catch-up / rebuild)."""
-    vec = index._store.vectors()
-    ids = vec.ids() if hasattr(vec, "ids") else _ids_of(vec)
-    return sorted(int(i) for i in ids)
+    return sorted(int(i) for i in index.store.vectors().ids())
 
 
 def wait_for(predicate, timeout: float, interval: float = 0.05) -> bool:
@@ -259,23 +247,11 @@ def reference_build(corpus: Path, index_dir: Path, commit_every: int) -> Referen
     """Index `corpus` in this process with the same code path `rag index` uses, recording what every commit made
     visible (read back from SQLite right after it)."""
     import rag
-    from rag import store as store_mod
 
     committed: list[frozenset[str]] = [frozenset()]
-    original = store_mod.Writer.commit
-
-    def recording_commit(self):
-        was_pending = self._pending
-        original(self)
-        if was_pending:
-            committed.append(frozenset(self.store.article_hashes()))
-
-    store_mod.Writer.commit = recording_commit
-    try:
-        index = rag.Index.open(index_dir)
-        index.add([corpus], commit_every=commit_every)
-    finally:
-        store_mod.Writer.commit = original
+    index = rag.Index.open(index_dir)
+    index.store.on_commit.append(lambda _gen: committed.append(frozenset(index.store.article_hashes())))
+    index.add([corpus], commit_every=commit_every)
     snap = snapshot(index_dir)
     texts = {a.id: index.get_article(a.id).text for a in index.articles()}
     index.close()
@@ -456,7 +432,7 @@ def _system_shingles(n: int = SHINGLE) -> set[tuple[str, ...]]:
     """6-word runs of the system prompt and instruction that appear neither in any refusal wording nor in any
     injection article: one of them in an answer means the model repeated its instructions."""
     from rag.answering import REFUSAL
-    from rag.prompting import INSTRUCTION, SYSTEM
+    from rag.answering.prompting import INSTRUCTION, SYSTEM
 
     def shingles(text):
         w = _norm_words(text)
@@ -515,14 +491,6 @@ LOAD_QUESTIONS = [
     "and what about the frost?",                  # a follow-up in the same conversation
     "What did\x07 Yvette Cooper say?",            # a control character
 ]
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Server:

@@ -9,15 +9,15 @@ from collections.abc import Iterator
 
 import pytest
 
-from rag.answer_layer import AnswerLayer, instruction_for
-from rag.answer_plan import DATE, ENTITY, NUMBER, OPEN, ORGANISATION, PERSON, YESNO, plan, split_parts
-from rag.answering import UNCHECKED_NOTE
-from rag.citations import Passage, Pool
+from rag.answering.answer_layer import AnswerLayer, instruction_for
+from rag.answering.answer_plan import DATE, ENTITY, NUMBER, OPEN, ORGANISATION, PERSON, YESNO, plan, split_parts
+from rag.answering.answer import UNCHECKED_NOTE
+from rag.answering.citations import Passage, Pool
 from rag.evaluation.accuracy import answer_correct, paper_correct
-from rag.evidence_check import EvidenceView, attribution, question_names
-from rag.llm.base import Prompt
+from rag.answering.evidence_check import EvidenceView, attribution, question_names
+from rag.providers.base import Model, Prompt
 from rag.schema import Article
-from rag.short_answers import choose
+from rag.answering.short_answers import choose
 
 # Sentences from MultiHop-RAG's corpus.json (The Verge, 2023-10-28 and 2023-10-10; Sporting News 2023-12-21).
 VERGE_SBF = ("Sam Bankman-Fried, the founder of failed cryptocurrency exchange FTX, has been found guilty on seven "
@@ -172,7 +172,7 @@ def test_question_about_something_never_mentioned_is_refused(seed_index):
     assert ans.refused
 
 
-class _Inventor:
+class _Inventor(Model):
     """A scripted generative model at the model seam: it invents a claim with no citation."""
 
     model_id = "scripted-inventor"

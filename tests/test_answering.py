@@ -12,9 +12,9 @@ import pytest
 
 import rag
 from rag.answering import GATE_COVERAGE, answer, answer_stream, assess
-from rag.citations import Pool, passages_from_hits
+from rag.answering.citations import Pool, passages_from_hits
 from rag.errors import ModelSpecError, QueryError
-from rag.llm.base import Prompt
+from rag.providers.base import Model, Prompt
 from rag.retrieval import MAX_QUERY_CHARS
 
 from conftest import DATA
@@ -204,7 +204,7 @@ def test_extractive_latency_beyond_retrieval(seed_index):
 
 
 # ---- the generative pipeline through a scripted model ------------------------------------------------------
-class Scripted:
+class Scripted(Model):
     """A generative model that replies with fixed text (in pieces when streaming) and records its prompts."""
 
     can_stream = True

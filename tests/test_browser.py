@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import queue
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -19,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, SEEDS
+from net_support import free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -38,12 +38,6 @@ The librarian, Ottoline Brask, said the barge was built by volunteers over two w
 NEW_QUESTION = "How many books does the floating library on Lake Orlen hold?"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def chromium():
     sync_api = pytest.importorskip("playwright.sync_api")
@@ -61,7 +55,7 @@ def server(small_index_dir, tmp_path_factory):
     work = tmp_path_factory.mktemp("browser")
     index_dir = work / "index"
     shutil.copytree(small_index_dir, index_dir)
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
            "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     log = open(work / "server.log", "w")

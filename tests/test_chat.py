@@ -7,9 +7,9 @@ from collections.abc import Iterator
 import pytest
 
 import rag
-from rag.chat import Chat, is_followup, rewrite
+from rag.answering.chat import Chat, is_followup, rewrite
 from rag.errors import ModelSpecError, QueryError
-from rag.llm.base import Prompt
+from rag.providers.base import Model, Prompt
 
 MITOV = ("Daniel Mitov, Bulgaria's equivalent of the Home Secretary, said his government has evidence of direct "
          "links between Russia's foreign intelligence agency and the criminal gangs. [1]")
@@ -101,7 +101,7 @@ def test_chat_bad_input(seed_index):
     assert chat.history == []
 
 
-class Rewriter:
+class Rewriter(Model):
     """A generative model that answers the rewrite request with a fixed reply, and the question with a quote."""
 
     model_id = "scripted:rewriter"

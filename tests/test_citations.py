@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from rag.citations import (
+from rag.answering.citations import (
     MarkerStream, Pool, answer_sentences, attribute, is_refusal, parse_markers, passages_from_hits, stem, terms,
 )
-from rag.prompting import GAP, REDACTED_NOTE, SYSTEM, build_prompt, defuse, focus, render_source
+from rag.answering.prompting import GAP, REDACTED_NOTE, SYSTEM, build_prompt, defuse, focus, render_source
 from rag.schema import Article, Hit
 
 STRIKE = Article(

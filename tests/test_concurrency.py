@@ -59,7 +59,7 @@ _READER = textwrap.dedent("""
                     fail(f"article {a.id} listed with {a.chunks} chunks")
             stats["listings"] += 1
             stats["max_articles"] = max(stats["max_articles"], len(listed))
-            gen = index._store.generation()
+            gen = index.store.generation()
             if not stats["generations"] or stats["generations"][-1] != gen:
                 stats["generations"].append(gen)
         except Exception:

@@ -158,7 +158,7 @@ _CRASH_CHILD = textwrap.dedent("""
         point(f"rename {os.path.basename(dst)}")
         return real_replace(src, dst, **k)
     sqlite3.connect, os.replace = connect, replace
-    from rag.store import Store
+    from rag.storage import Store
     from rag.schema import Article, Chunk
     m = {"embedder": "fake", "dim": 4, "tokenizer": "t", "chunk_tokens": 200, "overlap_tokens": 48}
     s = Store.open(Path(sys.argv[1]), manifest=m, create=True)
@@ -182,7 +182,7 @@ _STATES = [set(), {"a0"}, {"a0", "a1"}, {"a0", "a1", "a2"}, {"a0", "a2"}]
 
 
 def _store_state(path: Path):
-    from rag.store import Store
+    from rag.storage import Store
 
     s = Store.open(path, manifest={"embedder": "fake", "dim": 4, "tokenizer": "t", "chunk_tokens": 200,
                                    "overlap_tokens": 48}, create=True)

@@ -13,8 +13,8 @@ import re
 import pytest
 
 import rag
-from rag.citations import passages_from_hits
-from rag.prompting import REDACTED_NOTE, build_prompt
+from rag.answering.citations import passages_from_hits
+from rag.answering.prompting import REDACTED_NOTE, build_prompt
 
 pytestmark = pytest.mark.slow
 

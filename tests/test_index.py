@@ -12,7 +12,7 @@ import pytest
 import rag
 from rag.errors import IndexLockedError, IndexMismatchError, IndexNotFoundError, QueryError, UserError
 from rag.retrieval import fts_match, keyword_terms, rrf
-from rag.store import Store
+from rag.storage import Store
 
 from conftest import DATA, SEEDS
 
@@ -83,17 +83,11 @@ def _assert_sqlite_and_faiss_agree(path):
     ids = {r[0] for r in store.conn.execute("SELECT id FROM chunks")}
     fts = {r[0] for r in store.conn.execute("SELECT rowid FROM chunks_fts")}
     vec = store.vectors()
-    faiss_ids = set(int(i) for i in _faiss_ids(vec))
+    faiss_ids = set(int(i) for i in vec.ids())
     assert ids == fts == faiss_ids
     orphans = store.conn.execute("SELECT COUNT(*) FROM chunks WHERE article_id NOT IN (SELECT id FROM articles)").fetchone()[0]
     assert orphans == 0
     store.close()
-
-
-def _faiss_ids(index):
-    import faiss
-
-    return faiss.vector_to_array(index.id_map)
 
 
 def test_manifest_records_build_and_mismatch_is_clear(small_index_dir, tmp_path):
@@ -161,7 +155,7 @@ def test_hybrid_beats_each_retriever_alone_on_a_paraphrase(fresh_index):
 
 def test_second_writer_fails_clearly(fresh_index):
     other = rag.Index.open(fresh_index.path)
-    with fresh_index._store.writer():
+    with fresh_index.store.writer():
         with pytest.raises(IndexLockedError, match="another process"):
             other.add([DATA / "articles"], lock_timeout=0.3)
     other.close()

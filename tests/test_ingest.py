@@ -15,9 +15,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rag.cleaning import clean_text, parse_dateline
+from rag.ingest.cleaning import clean_text, parse_dateline
 from rag.ingest import IngestResult, article_id, iter_inputs, load
-from rag.ingest_html import _scan_page
+from rag.ingest.html import _scan_page
 from rag.schema import Article, Skipped
 
 DATA = Path(__file__).parent / "data"

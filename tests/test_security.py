@@ -19,17 +19,12 @@ from types import SimpleNamespace
 import pytest
 
 import rag
+from net_support import free_port
 from reliability_support import (ROOT, check_consistent, hostile_run, injection_followed, load_injection_questions,
                                  run_cli, run_injection_attempts, snapshot)
 
 DATA = Path(__file__).parent / "data"
 SECRET = "sk-SECRET123"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # ---- hostile files, end to end -----------------------------------------------------------------------------------
@@ -123,7 +118,7 @@ def test_uploads_stay_inside_the_index_with_safe_names(fresh_index, tmp_path):
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.20", "example.com", "[::]"])
 def test_public_bind_without_auth_is_refused_before_binding(tmp_path, host):
     missing = tmp_path / "never-created"
-    port = _free_port()
+    port = free_port()
     t0 = time.monotonic()
     r = run_cli("serve", "--host", host, "--port", str(port), "--index", str(missing), timeout=120)
     err = r.stderr.strip()
@@ -139,7 +134,7 @@ def test_public_bind_without_auth_is_refused_before_binding(tmp_path, host):
 
 def test_bind_rules():
     from rag.errors import UserError
-    from rag.serve import check_bind
+    from rag.cli.serve import check_bind
 
     assert check_bind("127.0.0.1", None, False) is None
     assert check_bind("localhost", None, False) is None
@@ -208,7 +203,7 @@ def _no_secret(*texts: str) -> None:
 def test_api_key_never_in_output_errors_or_index(seed_index, tmp_path, reflecting_server):
     index_dir = tmp_path / "index"
     shutil.copytree(seed_index.path, index_dir)
-    closed = f"http://127.0.0.1:{_free_port()}/v1"
+    closed = f"http://127.0.0.1:{free_port()}/v1"
     cases = [
         (["--base-url", closed, "--api-key", SECRET], {}),                   # server down
         (["--base-url", reflecting_server(401), "--api-key", SECRET], {}),   # key rejected, echoed back
@@ -225,7 +220,7 @@ def test_api_key_never_in_output_errors_or_index(seed_index, tmp_path, reflectin
     assert f"Bearer {SECRET}" in seen  # the key really went out: the model was called, and the error path ran
     # the Python API: the error text, its repr, and the model object's repr
     from rag.errors import RagError
-    from rag.llm.base import get_model
+    from rag.providers.base import get_model
 
     model = get_model("openai:x", base_url=reflecting_server(401), api_key=SECRET)
     _no_secret(repr(model), str(model))
@@ -351,7 +346,7 @@ def injection_index(tmp_path_factory, embedder):
 
 
 def test_injection_detector():
-    from rag.prompting import SYSTEM
+    from rag.answering.prompting import SYSTEM
 
     assert injection_followed("PWNED")
     assert injection_followed("Sure. pwned!")
@@ -372,7 +367,7 @@ def _smollm2_ready() -> str | None:
     try:
         import llama_cpp  # noqa: F401  (importable: the provider can run)
 
-        from rag.llm.gguf import resolve_gguf
+        from rag.providers.gguf import resolve_gguf
 
         resolve_gguf("smollm2-135m")
     except Exception as err:  # not installed here: say so in the skip

@@ -12,7 +12,7 @@ import pytest
 pytest.importorskip("gradio")
 
 from rag.errors import ModelUnavailableError, UserError  # noqa: E402
-from rag.index import ArticleInfo  # noqa: E402
+from rag import ArticleInfo  # noqa: E402
 from rag.schema import Answer, AnswerSentence, Article, Citation, Hit, IndexReport, Skipped  # noqa: E402
 from ui import render  # noqa: E402
 from ui.handlers import RagUI, Session, parse_date  # noqa: E402
@@ -337,7 +337,7 @@ def test_remove_article(ui, index):
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "127.9.8.7", "localhost", "::1", "[::1]", "::ffff:127.0.0.1"])
 def test_loopback_needs_no_auth(host):
-    from rag.serve import check_bind, is_loopback
+    from rag.cli.serve import check_bind, is_loopback
 
     assert is_loopback(host)
     assert check_bind(host, None, False) is None
@@ -345,7 +345,7 @@ def test_loopback_needs_no_auth(host):
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.5", "10.0.0.1", "example.com", "localhost.evil.com"])
 def test_non_loopback_needs_auth_or_explicit_no_auth(host):
-    from rag.serve import check_bind
+    from rag.cli.serve import check_bind
 
     with pytest.raises(UserError, match="--auth USER:PASSWORD"):
         check_bind(host, None, False)
@@ -354,7 +354,7 @@ def test_non_loopback_needs_auth_or_explicit_no_auth(host):
 
 
 def test_malformed_auth():
-    from rag.serve import parse_auth
+    from rag.cli.serve import parse_auth
 
     for bad in ("nocolon", ":pw", "user:"):
         with pytest.raises(UserError):
@@ -362,7 +362,7 @@ def test_malformed_auth():
 
 
 def test_serve_refuses_public_bind_before_touching_disk(tmp_path):
-    from rag.serve import serve
+    from rag.cli.serve import serve
 
     with pytest.raises(UserError, match="reachable from other machines"):
         serve(index=tmp_path / "idx", host="0.0.0.0", port=1)

@@ -16,14 +16,15 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from rag.errors import RagError, UserError
+import rag
+from rag import RagError, UserError
 
 from . import render
 from .uploads import DEFAULT_MAX_BYTES, Refused, Saved, save_upload
 
 log = logging.getLogger("rag.ui")
 
-DEFAULT_K = 6
+DEFAULT_K = rag.DEFAULT_K
 SEED_EXAMPLES = (
     "What did Bulgaria claim about Russia?",
     "How many people have been returned under the one in, one out deal?",
@@ -68,9 +69,7 @@ def model_choices(current: str, *, base_url: str | None = None) -> tuple[list[tu
     choices = [("Extractive — quotes the articles, no LLM (fast)", "extractive")]
     missing: dict[str, str] = {}
     try:
-        from rag.llm.gguf import known_models
-
-        known = known_models()
+        known = rag.known_models()
     except Exception as err:  # a broken optional backend must not take the chat down
         log.warning("could not list GGUF models: %s", err)
         known = []
@@ -299,13 +298,11 @@ class RagUI:
         return (f'<div class="rag-report rag-report-ok">Removed <b>{render.esc(title)}</b>.</div>', *self.library())
 
     def _drop_upload(self, origin: str) -> None:
-        from rag.index import origin_file
-
-        file = Path(origin_file(origin))
+        file = Path(rag.origin_file(origin))
         try:
             if file.resolve().parent != self.upload_dir.resolve():
                 return
-            if any(origin_file(a.origin) == str(file) for a in self.index.articles()):
+            if any(rag.origin_file(a.origin) == str(file) for a in self.index.articles()):
                 return  # other records of the same JSON file are still indexed
             file.unlink(missing_ok=True)
         except OSError as err:

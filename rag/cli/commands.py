@@ -1,0 +1,239 @@
+"""Implementations of the CLI commands (parsing lives in rag.cli, which stays import-light)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from ..errors import RagError, UserError
+
+
+def _out(obj) -> None:
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def _err(msg: str) -> None:
+    print(msg, file=sys.stderr)
+
+
+def _open(args, *, create: bool = False):
+    from ..index import Index, default_index_path
+
+    path = Path(args.index) if args.index else default_index_path()
+    return Index.open(path, create=create)
+
+
+class _Progress:
+    """A tqdm bar on stderr when it is a terminal; silent otherwise (logs stay clean)."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled and sys.stderr.isatty()
+        self.bar = None
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc=stage, unit="chunk", file=sys.stderr)
+        self.bar.n = done
+        self.bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def cmd_index(args) -> int:
+    index = _open(args, create=True)
+    progress = _Progress(not args.json)
+    try:
+        report = index.add(args.paths, prune=args.prune, progress=progress, commit_every=max(1, args.commit_every))
+    finally:
+        progress.close()
+    if args.json:
+        _out(report.to_json())
+    else:
+        for s in report.skipped:
+            _err(f"skipped {s.path}: {s.reason}")
+        n_articles, n_chunks = index.stats()["articles"], index.stats()["chunks"]
+        print(f"added {report.added}, updated {report.updated}, unchanged {report.unchanged}, removed {report.removed}, "
+              f"skipped {len(report.skipped)}; embedded {report.chunks_embedded} chunks. "
+              f"Index {index.path}: {n_articles} articles, {n_chunks} chunks.")
+    return 0
+
+
+def hit_json(hit) -> dict:
+    a = hit.article
+    return {"rank": hit.rank, "chunk_id": hit.chunk_id, "article_id": a.id, "title": a.title, "source": a.source,
+            "published_at": a.published_at, "url": a.url, "text": hit.text, "start": hit.start, "end": hit.end,
+            "score": round(hit.score, 6)}
+
+
+def cmd_search(args) -> int:
+    index = _open(args)
+    hits = index.search(args.query, k=args.k, sources=args.source, date_from=args.since, date_to=args.until)
+    if args.json:
+        _out({"query": args.query, "hits": [hit_json(h) for h in hits]})
+        return 0
+    if not hits:
+        print("no matching passages")
+    for h in hits:
+        a = h.article
+        meta = ", ".join(x for x in (a.source, a.published_at[:10]) if x)
+        print(f"[{h.rank}] {a.title}" + (f" ({meta})" if meta else "") + f"  score {h.score:.4f}")
+        print("    " + " ".join(h.text.split())[:400])
+    return 0
+
+
+def answer_json(ans) -> dict:
+    return {
+        "question": ans.question, "answer": ans.text, "refused": ans.refused, "model": ans.model, "query": ans.query,
+        "citations": [{"n": c.n, "article_id": c.article.id, "title": c.article.title, "source": c.article.source,
+                       "published_at": c.article.published_at, "url": c.article.url, "excerpt": c.excerpt,
+                       "start": c.start, "end": c.end, "score": round(c.score, 6)} for c in ans.citations],
+        "sentences": [{"text": s.text, "citations": list(s.citations), "supported": s.supported} for s in ans.sentences],
+        "timings_ms": {k: round(v, 1) for k, v in ans.timings_ms.items()},
+        # non-empty when a generative model's text could not be checked and the extractive answer replaced it
+        "note": getattr(ans, "note", ""),
+    }
+
+
+def _model_options(args) -> dict:
+    opts = {}
+    if getattr(args, "base_url", None):
+        opts["base_url"] = args.base_url
+    if getattr(args, "api_key", None):
+        opts["api_key"] = args.api_key
+    return opts
+
+
+def print_answer(ans, *, streamed: bool = False) -> None:
+    if not streamed:
+        print(ans.text)
+    if ans.query and ans.query != ans.question:
+        print(f"\n(searched for: {ans.query})")
+    if ans.citations:
+        print()
+    for c in ans.citations:
+        a = c.article
+        meta = ", ".join(x for x in (a.source, a.published_at[:10], a.url) if x)
+        print(f"[{c.n}] {a.title}" + (f" — {meta}" if meta else ""))
+        print(f"    \"{' '.join(c.excerpt.split())}\"")
+    unsupported = [s.text for s in ans.sentences if not s.supported]
+    if unsupported:
+        print("\nnot supported by the articles: " + " | ".join(unsupported))
+
+
+def cmd_ask(args) -> int:
+    index = _open(args)
+    opts = _model_options(args)
+    if args.json:
+        _out(answer_json(index.ask(args.question, model=args.model, k=args.k, **opts)))
+        return 0
+    ans = None
+    shown = []
+    for piece in index.ask_stream(args.question, model=args.model, k=args.k, **opts):
+        if isinstance(piece, str):
+            sys.stdout.write(piece)
+            sys.stdout.flush()
+            shown.append(piece)
+        else:
+            ans = piece
+    streamed = bool(shown)
+    if streamed:
+        print()
+    if ans is not None:
+        if streamed and " ".join("".join(shown).split()) != " ".join(ans.text.split()):
+            # checking citations can drop or move markers: show what was verified, not just what streamed
+            print("\nChecked answer:")
+            streamed = False
+        print_answer(ans, streamed=streamed)
+    return 0
+
+
+def cmd_chat(args) -> int:
+    index = _open(args)
+    chat = index.chat(model=args.model, **_model_options(args))
+    print("Ask about the indexed articles. Empty line or Ctrl-D to quit.", file=sys.stderr)
+    while True:
+        try:
+            q = input("> ").strip()
+        except EOFError:
+            print()
+            return 0
+        if not q:
+            return 0
+        try:
+            ans = chat.ask(q)
+        except RagError as e:  # a bad question or a crashed model ends this answer, not the chat
+            print(f"error: {e}", file=sys.stderr)
+            continue
+        print_answer(ans)
+
+
+def cmd_list(args) -> int:
+    index = _open(args)
+    arts = index.articles()
+    if args.json:
+        _out({"articles": [a.to_json() for a in arts]})
+        return 0
+    for a in arts:
+        meta = ", ".join(x for x in (a.source, a.published_at[:10]) if x)
+        print(f"{a.id}  {a.title}" + (f" ({meta})" if meta else "") + f"  [{a.chunks} chunks]")
+    print(f"{len(arts)} articles", file=sys.stderr)
+    return 0
+
+
+def cmd_remove(args) -> int:
+    index = _open(args)
+    removed = index.remove(args.ids)
+    if args.json:
+        _out({"removed": removed})
+    else:
+        print(f"removed {len(removed)} article(s)")
+    return 0
+
+
+def cmd_serve(args) -> int:
+    from .serve import serve
+
+    return serve(index=args.index, host=args.host, port=args.port, model=args.model, base_url=args.base_url,
+                 seeds=args.seeds, auth=args.auth, no_auth=args.no_auth)
+
+
+def cmd_eval(args) -> int:
+    from ..evaluation.runner import check_gates, evaluate
+
+    index = _open(args)
+    result = evaluate(index, args.testset, model=args.model, k=args.k, split=args.split, limit=args.limit,
+                      retrieval_only=args.retrieval_only, out_dir=args.out, progress=sys.stderr.isatty(),
+                      model_options=_model_options(args))
+    metrics = result.metrics
+    failures = check_gates(metrics, args.fail_under)
+    if args.json:
+        _out(metrics)
+    else:
+        print(f"wrote {args.out}/metrics.json, results.jsonl and the report", file=sys.stderr)
+        overall = metrics.get("overall", metrics)
+        for key in sorted(overall):
+            val = overall[key]
+            if isinstance(val, (int, float)):
+                print(f"{key:32s} {val:.4f}" if isinstance(val, float) else f"{key:32s} {val}")
+    for line in failures:
+        print(f"error: {line}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def cmd_doctor(args) -> int:
+    from .doctor import run_checks
+
+    ok = True
+    for status, what, fix in run_checks(args.index):
+        mark = {"ok": "ok  ", "warn": "warn", "fail": "FAIL"}[status]
+        print(f"[{mark}] {what}" + (f" — {fix}" if fix else ""))
+        ok &= status != "fail"
+    return 0 if ok else 1

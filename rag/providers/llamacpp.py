@@ -1,0 +1,187 @@
+"""Provider `llamacpp`: local GGUF models run with llama-cpp-python in a worker process (see llama_worker.py).
+
+SPEC: `llamacpp:NAME_OR_PATH`, where NAME is a known model (see `rag.providers.gguf.known_models()`) and a path points
+at any .gguf file; `llamacpp` alone picks the best known model installed. Options: n_ctx (default 4096),
+n_threads (default: RAG_LLAMA_THREADS, else every CPU), n_batch (default 512), seed (default 0), source_tokens
+(default 80: each source is cut to its sentences most relevant to the question, about that many tokens; 0 gives
+whole passages). Cut sources halve the answer time on the seed questions (bench/results/llm_quality.md).
+"""
+
+from __future__ import annotations
+
+import atexit
+import importlib.util
+import os
+import re
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from ..errors import MissingDependencyError, ModelError
+from .base import Model, Prompt, checked_options, register_provider
+from .gguf import default_model, resolve_gguf
+from .llama_worker import LlamaWorker
+
+DEFAULT_N_CTX = 4096
+DEFAULT_SOURCE_TOKENS = 80
+
+# Each model runs in a worker process (rag.providers.llama_worker): a native crash there is an error line here, not the
+# end of `rag serve`. Loading maps the file and builds the graph (measured 0.8-1.2 s for SmolLM2, 2.4-4.5 s for
+# Qwen 0.5B on a busy 2-core machine), so one worker per file and settings is started once and shared; it keeps
+# one KV cache, so its requests are serialised by the worker's lock.
+_WORKERS: dict[tuple[str, int, int, int], LlamaWorker] = {}
+_STARTING = threading.Lock()
+
+
+def _default_threads() -> int:
+    # RAG_LLAMA_THREADS exists for shared machines: llama.cpp threads spin-wait on one another, so asking for every
+    # core while other processes hold some of them made generation 20x slower in bench/llm_speed.py.
+    env = os.environ.get("RAG_LLAMA_THREADS", "").strip()
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    return os.cpu_count() or 1
+
+
+def _require_llama_cpp() -> None:
+    # Found, not imported: the library is only ever loaded inside the worker process.
+    if importlib.util.find_spec("llama_cpp") is None:
+        raise MissingDependencyError("llama-cpp-python", "llamacpp", "local GGUF models")
+
+
+def load_llama(path: Path, *, n_ctx: int = DEFAULT_N_CTX, n_threads: int | None = None,
+               n_batch: int = 512, model_id: str = "") -> LlamaWorker:
+    """The shared worker process for this file and settings, started and loaded if it is not running."""
+    threads = n_threads or _default_threads()
+    key = (str(Path(path).resolve()), n_ctx, threads, n_batch)
+    with _STARTING:
+        worker = _WORKERS.get(key)
+        if worker is None:
+            if not _WORKERS:
+                atexit.register(close_all)
+            worker = _WORKERS[key] = LlamaWorker(Path(path), n_ctx=n_ctx, n_threads=threads, n_batch=n_batch,
+                                                 model_id=model_id or f"llamacpp:{Path(path).name}")
+    with worker.lock:
+        worker.ensure()
+    return worker
+
+
+def reset_all() -> None:
+    """Drop every worker's KV cache, so the next prompt is evaluated whole (benchmarks of cold prompts)."""
+    for worker in list(_WORKERS.values()):
+        worker.reset()
+
+
+def close_all() -> None:
+    """Stop every worker process (also run at interpreter exit)."""
+    for worker in list(_WORKERS.values()):
+        if worker.lock.acquire(timeout=1.0):
+            try:
+                worker.stop()
+            finally:
+                worker.lock.release()
+        else:  # still streaming in a daemon thread: end the process rather than wait
+            proc = worker.proc
+            if proc is not None:
+                proc.kill()
+    _WORKERS.clear()
+
+
+class LlamaCppModel(Model):
+    can_stream = True
+    generative = True
+
+    def __init__(self, name: str = "", *, n_ctx: int = DEFAULT_N_CTX, n_threads: int | None = None,
+                 n_batch: int = 512, seed: int = 0, source_tokens: int = DEFAULT_SOURCE_TOKENS) -> None:
+        _require_llama_cpp()  # fail at construction, not mid-answer, when the dependency is missing
+        name = name or default_model()
+        self.path = resolve_gguf(name)
+        self.model_id = f"llamacpp:{name}"
+        self.context_tokens = int(n_ctx)
+        self.n_threads = n_threads or _default_threads()
+        self.n_batch = int(n_batch)
+        self.seed = int(seed)
+        self.source_tokens = int(source_tokens) or None
+
+    def __repr__(self) -> str:
+        return f"LlamaCppModel(model_id={self.model_id!r}, path={str(self.path)!r}, n_ctx={self.context_tokens})"
+
+    def load(self) -> LlamaCppModel:
+        """Start the worker and load the weights now (otherwise the first `generate` does); returns self."""
+        self._worker()
+        return self
+
+    @property
+    def worker_pid(self) -> int | None:
+        """The pid of the process running this model, or None when none is running."""
+        key = (str(self.path.resolve()), self.context_tokens, self.n_threads, self.n_batch)
+        worker = _WORKERS.get(key)
+        return worker.pid if worker and worker.alive() else None
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens `text` takes in this model's vocabulary, for budgeting the prompt against `context_tokens`."""
+        return self._worker().tokenize(text)
+
+    def generate(self, prompt: Prompt, *, stream: bool = False) -> Iterator[str]:
+        worker = self._worker()
+        request = {
+            "messages": list(prompt.messages) or _fallback_messages(prompt),
+            "temperature": prompt.temperature,
+            "max_tokens": prompt.max_tokens,
+            "stop": list(prompt.stop) or None,
+            "seed": self.seed,
+        }
+        if not stream:
+            text = []
+            replies = worker.chat(request, stream=False)
+            try:
+                for reply in replies:
+                    if "error" in reply:
+                        raise self._generation_error(reply["error"])
+                    text.append(reply.get("piece", ""))
+            finally:
+                replies.close()
+            # Yielded after the worker is released, so a caller holding the generator does not block others.
+            yield "".join(text)
+            return
+        # A stream holds the worker until it ends or the caller closes it (or drops the generator); closing sends
+        # a cancel that stops llama.cpp decoding.
+        replies = worker.chat(request, stream=True)
+        try:
+            for reply in replies:
+                if "error" in reply:
+                    raise self._generation_error(reply["error"])
+                if reply.get("piece"):
+                    yield reply["piece"]
+        finally:
+            replies.close()
+
+    def _worker(self) -> LlamaWorker:
+        return load_llama(self.path, n_ctx=self.context_tokens, n_threads=self.n_threads, n_batch=self.n_batch,
+                          model_id=self.model_id)
+
+    def _generation_error(self, text: str) -> ModelError:
+        m = re.search(r"Requested tokens \((\d+)\) exceed context window of (\d+)", text)
+        if m:
+            return ModelError(
+                f"the prompt needs {m.group(1)} tokens but {self.model_id} has a {m.group(2)}-token context; "
+                "pass fewer passages (-k) or a larger n_ctx"
+            )
+        return ModelError(f"{self.model_id} failed while answering: {text[:300]}")
+
+
+def _fallback_messages(prompt: Prompt) -> list[dict]:
+    # Callers normally pass ready-made messages; this keeps a bare Prompt(question, sources) usable.
+    sources = "\n\n".join(f"[{s.n}] {s.title}\n{s.text}" for s in prompt.sources)
+    content = f"Sources:\n{sources}\n\nQuestion: {prompt.question}" if sources else prompt.question
+    return [{"role": "user", "content": content}]
+
+
+_OPTIONS = frozenset({"n_ctx", "n_threads", "n_batch", "seed", "source_tokens"})
+
+
+def factory(name: str, **options: Any) -> LlamaCppModel:
+    return LlamaCppModel(name, **checked_options("llamacpp", options, _OPTIONS))
+
+
+register_provider("llamacpp", factory)

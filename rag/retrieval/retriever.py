@@ -1,0 +1,131 @@
+"""The retriever: hybrid search over a store. Dense (vectors) + keyword (BM25), fused by weighted reciprocal rank;
+outlets and dates the question names get routed sub-searches; the head is re-scored by its best sentence.
+
+Filters (outlets, date range) restrict both retrievers to the same chunk ids before ranking, so `k` results come
+back whenever that many match.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import UserError
+from ..schema import Hit
+from ..storage import ChunkStore, Filters
+from .fusion import ranked as by_score, rrf
+from .routing import OutletMatcher, analyze
+from .terms import check_query, keyword_terms, sentence_match
+
+
+@dataclass(frozen=True)
+class RetrievalConfig:
+    candidates: int = 60              # per retriever, before fusion
+    rrf_k: float = 20.0
+    dense_weight: float = 0.5
+    keyword_weight: float = 1.0
+    fts_weights: tuple[float, float, float] = (2.0, 1.0, 1.0)  # title, outlet+date, body
+    route_outlets: bool = True        # outlets named in the query get their own sub-search
+    route_dates: bool = True          # so do publication dates named in the query
+    route_weight: float = 1.0         # weight of each routed sub-ranking ...
+    global_weight: float = 0.1        # ... and of the unrestricted ranking, when the query names outlets or dates
+    max_per_article: int = 0          # >0: at most this many chunks of one article before others are shown
+    rescore_depth: int = 30           # >0: re-score this many fused candidates by their best-matching sentence
+    rescore_weight: float = 4.0       # weight of that sentence match against the (max-normalised) fused score
+
+
+class Retriever:
+    """Searches one store (any backend of the contract in rag/storage/base.py). `embed_query` turns a question into its vector (loaded lazily by the caller)."""
+
+    def __init__(self, store: ChunkStore, embed_query: Callable[[str], np.ndarray], config: RetrievalConfig):
+        self.store = store
+        self.embed_query = embed_query
+        self.config = config
+        self._matcher: tuple[int, OutletMatcher] | None = None
+
+    def search(self, query: str, k: int = 10, *, sources: Sequence[str] | None = None,
+               date_from: str | None = None, date_to: str | None = None) -> list[Hit]:
+        query = check_query(query)
+        if k < 1:
+            raise UserError("k must be at least 1")
+        cfg = self.config
+        user = Filters(tuple(sources or ()), date_from, date_to)
+        analysis = analyze(query, self._outlet_matcher() if cfg.route_outlets and not user.sources else None)
+        n = max(cfg.candidates, k)
+        qvec = self.embed_query(query) if cfg.dense_weight > 0 else None
+        base, signals = self._ranking(qvec, keyword_terms(query), user, n)
+        rankings = [(base, cfg.global_weight)]
+        core_terms = keyword_terms(analysis.core)
+        for outlet in analysis.outlets:
+            sub, _ = self._ranking(qvec, core_terms, Filters((outlet,), date_from, date_to), n)
+            rankings.append((sub, cfg.route_weight))
+        if cfg.route_dates:
+            for day in analysis.dates:
+                f = Filters(user.sources or analysis.outlets, date_from, date_to, (day,))
+                sub, _ = self._ranking(qvec, core_terms, f, n)
+                rankings.append((sub, cfg.route_weight))
+        if len(rankings) == 1:
+            ranked = base
+        else:
+            ranked = by_score(rrf([([c for c, _ in r], w) for r, w in rankings], cfg.rrf_k))
+        if cfg.rescore_depth > 0 and ranked:
+            ranked = self._rescore(core_terms, ranked, cfg)
+        return self._hits(ranked[: max(k * 3, n)], k, signals)
+
+    def _rescore(self, terms: list[str], ranked: list[tuple[int, float]], cfg: RetrievalConfig) -> list[tuple[int, float]]:
+        head, tail = ranked[: cfg.rescore_depth], ranked[cfg.rescore_depth:]
+        rows = self.store.locate([c for c, _ in head])
+        arts = self.store.get_articles(r[0] for r in rows.values())
+        texts = [arts[rows[c][0]].text[rows[c][1]:rows[c][2]] if c in rows and rows[c][0] in arts else "" for c, _ in head]
+        match = sentence_match(terms, texts)
+        top = head[0][1] or 1.0
+        scored = [(c, s / top + cfg.rescore_weight * m) for (c, s), m in zip(head, match)]
+        scored.sort(key=lambda kv: (-kv[1], kv[0]))
+        floor = min(s for _, s in scored) if scored else 0.0
+        # keep the tail strictly below the re-scored head
+        return scored + [(c, min(floor, s / top) - 1.0) for c, s in tail]
+
+    def _ranking(self, qvec, terms: list[str], f: Filters, n: int) -> tuple[list[tuple[int, float]], dict]:
+        """Dense + keyword candidates under filters `f`, fused by weighted reciprocal rank."""
+        cfg = self.config
+        dense = self.store.dense_search(qvec, n, f) if qvec is not None else []
+        keyword = self.store.keyword_search(terms, n, f, cfg.fts_weights) if terms else []
+        fused = rrf([([c for c, _ in dense], cfg.dense_weight), ([c for c, _ in keyword], cfg.keyword_weight)],
+                    cfg.rrf_k)
+        signals = {"dense": {c: r for r, (c, _) in enumerate(dense, 1)},
+                   "keyword": {c: r for r, (c, _) in enumerate(keyword, 1)}}
+        return by_score(fused), signals
+
+    def _outlet_matcher(self) -> OutletMatcher:
+        gen = self.store.generation()
+        if self._matcher is None or self._matcher[0] != gen:
+            self._matcher = (gen, OutletMatcher([s for s, _ in self.store.sources()]))
+        return self._matcher[1]
+
+    def _hits(self, ranked: list[tuple[int, float]], k: int, signals: dict[str, dict[int, int]]) -> list[Hit]:
+        rows = self.store.locate([c for c, _ in ranked])
+        # deleted by a concurrent writer after ranking -> absent from rows
+        ranked = [(c, s) for c, s in ranked if c in rows]
+        cap = self.config.max_per_article
+        if cap > 0:
+            # spread the top over articles: chunks beyond `cap` per article move behind the others
+            per: dict[str, int] = {}
+            first, later = [], []
+            for c, s in ranked:
+                aid = rows[c][0]
+                per[aid] = per.get(aid, 0) + 1
+                (first if per[aid] <= cap else later).append((c, s))
+            ranked = first + later
+        ranked = ranked[:k]
+        arts = self.store.get_articles(rows[c][0] for c, _ in ranked)
+        hits: list[Hit] = []
+        for cid, score in ranked:
+            aid, start, end = rows[cid]
+            if aid not in arts:
+                continue
+            a = arts[aid]
+            hits.append(Hit(cid, a, a.text[start:end], start, end, float(score), len(hits) + 1,
+                            {name: ranks.get(cid) for name, ranks in signals.items()}))
+        return hits
