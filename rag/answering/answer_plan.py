@@ -101,8 +101,9 @@ def _entity_head(main: str) -> tuple[str, str] | None:
     if re.match(r"how (many|much|long|large|big|old|far|high|tall|fast|often)\b|what (?:is|was) the (?:number|total|amount|percentage|share)\b|"
                 r"what (?:percentage|share|proportion|amount|number)\b", low):
         return NUMBER, "number"
-    if re.match(r"when\b|what (?:date|day|year|month)\b|which (?:date|day|year|month)\b", low):
-        return DATE, "date"
+    m = re.match(r"when\b|(?:what|which) (date|day|year|month)\b", low)
+    if m:
+        return DATE, m.group(1) or "date"
     if re.match(r"where\b", low):
         return PLACE, "place"
     if re.match(r"who(?:m|se)?\b", low):

@@ -119,6 +119,26 @@ def _trim_known(text: str, s: int, e: int, known) -> tuple[int, int, bool]:
     return s + words[lo].start(), s + words[hi - 1].end(), hi < len(words)
 
 
+_YEAR = re.compile(r"^(?:19|20)\d\d$")
+_SCORE = re.compile(r"^\d+-\d+$")
+
+
+def _measure_fit(head: str, unit: str, span: str, after: str) -> float:
+    """Numbers and dates: a year is no count ("how many days" is not answered by "2023"), a score or record is
+    written "23-20", a year question wants a year, and a count carries the unit the question asks about."""
+    bare = span.strip(" .,")
+    if head == "date":
+        return 1.0
+    if head in ("year",):
+        return 1.5 if _YEAR.match(bare) else 0.5
+    if head in ("score", "scores", "record"):
+        return 2.0 if _SCORE.match(bare) else 0.5
+    fit = 0.3 if _YEAR.match(bare) else 1.0
+    if unit and unit in terms(span + " " + " ".join(after.split()[:1])):
+        fit *= 1.5
+    return fit
+
+
 def _type_fit(kind: str, span: str, before: str, after: str) -> float:
     """How well a name span fits the wanted type, from its shape and neighbours: 1 plain, >1 good, <1 poor."""
     words = span.split()
@@ -153,6 +173,9 @@ def choose(plan: AnswerPlan, ranked: list[Scored], question: str, outlet_words: 
     over the pool) its own neighbourhood holds: "the number arriving from France is ... 23" answers "how many
     arrived from France" better than "... deported under the deal to 42" in a sentence that matches more words."""
     kind = plan.answer_type
+    # "how many days ...": the word after "how many" is the unit the number should carry
+    m = re.search(r"\bhow many\s+([a-z]+)", question, re.IGNORECASE)
+    unit = terms(m.group(1))[0] if m and terms(m.group(1)) else ""
     q_weights = dict.fromkeys(terms(question), 1.0)
     # the question's verbs ("have arrived", "returned", "deported") say which of several numbers or names is meant
     verbs = frozenset(t for w in re.findall(r"[A-Za-z]{3,}ed\b", question) for t in terms(w))
@@ -189,7 +212,8 @@ def choose(plan: AnswerPlan, ranked: list[Scored], question: str, outlet_words: 
                 ts = [t for t in ts if t[0].isdigit() or t in _NUMBER_TERMS] or ts
             if not ts or all(in_question(t) for t in ts):
                 continue     # the question's own words (or an outlet's name) are not its answer
-            fit = 1.0 if span_kind != THING else _type_fit(kind, span, text[max(0, s - 30):s], text[e:e + 25])
+            fit = _type_fit(kind, span, text[max(0, s - 30):s], text[e:e + 25]) if span_kind == THING else \
+                _measure_fit(plan.head, unit, span, text[e:e + 20])
             if modifier or any(in_question(t) for t in ts):
                 fit *= OVERLAP_FACTOR    # "Los Angeles Chargers" when the question names the Chargers
             # a sentence's subject comes first: earlier spans win what is left of a tie
