@@ -4,7 +4,7 @@
   (its first word); any other gold answer must appear in the answer, case-insensitive. An unanswerable question
   counts when it was refused. A refusal of an answerable question counts as wrong.
 - `paper_accuracy` (MultiHop-RAG's qa_evaluate.py): correct when the lower-cased answer and gold answer share
-  at least one whitespace-separated token. A refusal is read as "Insufficient information.", the paper's gold
+  at least one whitespace-separated token (punctuation around a token dropped: "Yes." is "yes"). A refusal is read as "Insufficient information.", the paper's gold
   answer for unanswerable questions, so a refused null query counts and a refused answerable one almost never does.
 """
 
@@ -41,8 +41,14 @@ def answer_correct(answer: str, refused: bool, golds: tuple[str, ...] | list[str
 def paper_correct(answer: str, refused: bool, golds: tuple[str, ...] | list[str], answerable: bool) -> bool:
     pred = PAPER_REFUSAL if refused else answer
     gold_list = list(golds) if answerable else [PAPER_REFUSAL]
-    p = set(pred.lower().split())
-    return any(p & set(g.lower().split()) for g in gold_list)
+    p = _words(pred)
+    return any(p & _words(g) for g in gold_list)
+
+
+def _words(text: str) -> set[str]:
+    # the paper's answers were extracted from 'The answer to the question is "X"', so bare; ours end sentences
+    # ("Yes.", "Google."), so punctuation around a word is dropped before comparing
+    return {w.strip(".,;:!?\"'()[]") for w in text.lower().split()} - {""}
 
 
 __all__ = ["answer_correct", "paper_correct", "leading_yes_no"]

@@ -55,7 +55,7 @@ METRIC_DEFINITIONS: dict[str, str] = {
                        "appear in the answer (case-insensitive substring); an unanswerable question counts when "
                        "refused; a refused answerable question counts as wrong (issue 13's rule).",
     "paper_accuracy": "MultiHop-RAG's qa_evaluate.py rule: the lower-cased answer and accepted answer share at least "
-                      "one whitespace-separated token; a refusal is read as 'Insufficient information.' (the "
+                      "one whitespace-separated token (punctuation around tokens dropped); a refusal is read as 'Insufficient information.' (the "
                       "paper's gold answer for unanswerable questions).",
     "null_refusal_rate": "share of unanswerable questions that were refused (same as refusal_recall).",
     "citation_verbatim_rate": "all citations of all answers: share whose excerpt is non-empty and equals "
