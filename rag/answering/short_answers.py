@@ -15,7 +15,7 @@ import logging
 import re
 from dataclasses import dataclass
 
-from .answer_plan import DATE, NUMBER, ORGANISATION, PERSON, PLACE, THING, AnswerPlan
+from .answer_plan import _TYPE_NOUNS, DATE, NUMBER, ORGANISATION, PERSON, PLACE, THING, AnswerPlan
 from .citations import terms, terms_match
 from .evidence_check import Scored, quote_spans
 
@@ -56,7 +56,8 @@ REPEAT_WEIGHT = 0.3
 RANK_DECAY = 0.1
 PROXIMITY_CHARS = 50
 PROXIMITY_WEIGHT = 1.5
-VERB_FACTOR = 2.0
+VERB_FACTOR = 2.5          # the question's verb next to the span outweighs ...
+UNIT_FACTOR = 1.2           # ... the span carrying the unit asked about ("16 more people" vs "arriving ... 23")
 LOCAL_CHARS = 80            # the neighbourhood of a leading candidate that is embedded ...
 LOCAL_CANDIDATES = 6        # ... for this many candidates
 LOCAL_SEM_WEIGHT = 1.0
@@ -119,6 +120,7 @@ def _trim_known(text: str, s: int, e: int, known) -> tuple[int, int, bool]:
     return s + words[lo].start(), s + words[hi - 1].end(), hi < len(words)
 
 
+_ROLE_WORDS = frozenset(_TYPE_NOUNS[PERSON])
 _YEAR = re.compile(r"^(?:19|20)\d\d$")
 _SCORE = re.compile(r"^\d+-\d+$")
 
@@ -135,7 +137,7 @@ def _measure_fit(head: str, unit: str, span: str, after: str) -> float:
         return 2.0 if _SCORE.match(bare) else 0.5
     fit = 0.3 if _YEAR.match(bare) else 1.0
     if unit and unit in terms(span + " " + " ".join(after.split()[:1])):
-        fit *= 1.5
+        fit *= UNIT_FACTOR
     return fit
 
 
@@ -147,8 +149,8 @@ def _type_fit(kind: str, span: str, before: str, after: str) -> float:
         c.isupper() for w in words for c in w[1:] if not w.isupper() and "-" not in w)
     personish = bool(_PERSON_CUES.search(before)) or bool(_SAID_AFTER.match(after))
     if kind == PERSON:
-        if orgish:
-            return 0.4
+        if orgish or low[-1] in _ROLE_WORDS:
+            return 0.4          # "Home Secretary" is a title, not a name
         return 1.6 if len(words) >= 2 and personish else (1.3 if len(words) >= 2 else (1.1 if personish else 0.7))
     if kind == ORGANISATION:
         if len(words) >= 2 and personish and not orgish:
