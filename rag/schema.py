@@ -89,6 +89,10 @@ class Answer:
     hits: tuple[Hit, ...] = ()           # passages retrieved; for refusals, the closest ones
     notes: tuple[str, ...] = ()          # what was searched ("searched 2025-10-13 to 2025-10-20"), shown to the user
     timings_ms: dict = field(default_factory=dict, compare=False)
+    # Set when a generative model's answer had no supported sentence: `text` is then the verified extractive
+    # answer, `note` says so in words, and `unverified` keeps the model's unchecked text (never shown as the answer).
+    note: str = ""
+    unverified: str = ""
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from .citations import (
     unit_citations,
 )
 from .news import newest_relevant, plan_time, quote_answer
+from .answer_layer import AnswerLayer, instruction_for
 from .prompting import build_prompt
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,8 @@ log = logging.getLogger(__name__)
 GATE_COVERAGE = 0.5
 MULTI_PART_TERMS = 10
 UNION_COVERAGE = 0.5
+UNCHECKED_NOTE = ("Note: the model's answer could not be checked against the articles (no sentence of it is "
+                  "supported by a source), so this answer is quoted from the articles instead.")
 _PROMPT_OPTIONS = ("max_tokens", "temperature")
 
 
@@ -89,7 +92,7 @@ def _history_pairs(history: Sequence) -> list[tuple[str, str]]:
 
 def answer(index, question: str, *, model: str | Model = "extractive", k: int | None = None, sources=None,
            date_from: str | None = None, date_to: str | None = None, history: Sequence = (),
-           query: str | None = None, as_of=None, **model_options) -> Answer:
+           query: str | None = None, as_of: str | None = None, **model_options) -> Answer:
     """Answer `question` from the index; every claim cited, `refused=True` when the articles don't say."""
     final = None
     for item in answer_stream(index, question, model=model, k=k, sources=sources, date_from=date_from,
@@ -102,7 +105,8 @@ def answer(index, question: str, *, model: str | Model = "extractive", k: int | 
 
 def answer_stream(index, question: str, *, model: str | Model = "extractive", k: int | None = None, sources=None,
                   date_from: str | None = None, date_to: str | None = None, history: Sequence = (),
-                  query: str | None = None, as_of=None, **model_options) -> Iterator[str | Answer]:
+                  query: str | None = None, as_of: str | None = None,
+                  **model_options) -> Iterator[str | Answer]:
     """Like `answer`, but yields text pieces as the model writes them, then the final Answer.
 
     Bad input (empty or overlong question, unknown model) raises here, before iteration starts. The streamed
@@ -135,7 +139,7 @@ def _run(index, question: str, search_q: str, m: Model, k: int, plan, history: S
         notes += (note,) if note else ()
     t_ret = _now()
     passages = passages_from_hits(hits)
-    pool = Pool(passages)
+    pool = full_pool = Pool(passages)
     evidence = assess(pool, question, search_q)
     if not evidence.sufficient and plan.fallback is not None:
         # "this week" in a question may be the article's week: nothing in the window answers, so say so and
@@ -143,7 +147,7 @@ def _run(index, question: str, search_q: str, m: Model, k: int, plan, history: S
         hits = index.search(search_q, k=k, **plan.fallback)
         notes = (f"nothing in that window answers it ({plan.notes[0]}); searched all dates",)
         passages = passages_from_hits(hits)
-        pool = Pool(passages)
+        pool = full_pool = Pool(passages)
         evidence = assess(pool, question, search_q)
         t_ret = _now()
     base = Answer(question=asked, text="", refused=False, model=m.model_id, query=search_q, hits=tuple(hits),
@@ -154,6 +158,9 @@ def _run(index, question: str, search_q: str, m: Model, k: int, plan, history: S
         yield quoted.text          # who said what, from the quotes stored at index time (rag.news_answers)
         yield _timed(quoted, t0, t_search, t_ret)
         return
+    layer = _layer(index, pool, question, search_q, evidence)
+    if layer is not None:    # words and meaning decide together (rag.answering.evidence_check)
+        evidence = Evidence(layer.check.sufficient, evidence.coverage, layer.check.reason)
     if not evidence.sufficient:
         ans = _refusal(base, pool, question, search_q, evidence.reason)
         yield ans.text
@@ -164,7 +171,8 @@ def _run(index, question: str, search_q: str, m: Model, k: int, plan, history: S
     if generative:
         built = build_prompt(question, passages, context_tokens=m.context_tokens,
                              history=_history_pairs(history), query=search_q,
-                             source_tokens=m.source_tokens, pool=pool, today=plan.today, **prompt_opts)
+                             source_tokens=m.source_tokens, pool=pool, as_of=plan.today,
+                             instruction=instruction_for(layer.plan) if layer else None, **prompt_opts)
         prompt, offered = built.prompt, list(built.passages)
     else:
         offered = passages
@@ -188,12 +196,44 @@ def _run(index, question: str, search_q: str, m: Model, k: int, plan, history: S
             yield tail
         raw = "".join(raw_parts)
     else:
-        raw = "".join(m.generate(prompt, stream=False))
+        composed = layer.extractive_text() if layer is not None and not generative else None
+        raw = composed if composed is not None else "".join(m.generate(prompt, stream=False))
 
     ans = _finish(base, pool, raw, question, search_q)
+    if generative and not ans.refused and not any(s.supported and s.citations for s in ans.sentences):
+        ans = _checked_fallback(base, full_pool, layer, raw, question, search_q)
     if not streaming:
         yield ans.text
     yield _timed(ans, t0, t_search, t_ret)
+
+
+def _layer(index, pool: Pool, question: str, search_q: str, evidence: Evidence) -> AnswerLayer | None:
+    """The answer layer over this pool; None when there is nothing to weigh (no passages, no question terms)."""
+    if not pool.units or evidence.reason in ("the question names nothing to look for",):
+        return None
+    embedder = getattr(index, "embedder", None)
+    sources = getattr(index, "sources", None)
+    outlets = [s for s, _ in sources()] if callable(sources) else sorted({p.article.source for p in pool.passages})
+    return AnswerLayer.build(pool, question, search_q, embedder=embedder, outlets=outlets,
+                             lexical_ok=evidence.sufficient, lexical_coverage=evidence.coverage)
+
+
+def _checked_fallback(base: Answer, pool: Pool, layer: AnswerLayer | None, raw: str, question: str,
+                      search_q: str) -> Answer:
+    """A model answer with no supported sentence is not shown as the answer: the verified extractive answer is,
+    with a visible note; the model's text stays in `unverified` for those who want to see it."""
+    from .extractive import ExtractiveModel
+
+    text = layer.extractive_text() if layer is not None else None
+    if text is None:
+        sources = tuple(Source(p.n, p.article.title, p.article.source, p.article.published_at, p.text)
+                        for p in pool.passages)
+        text = "".join(ExtractiveModel().generate(Prompt(question=question, sources=sources,
+                                                         extra={"query": search_q})))
+    ans = _finish(base, pool, text, question, search_q)
+    if ans.refused:
+        return replace(ans, note=UNCHECKED_NOTE, unverified=raw)
+    return replace(ans, text=f"{ans.text}\n\n{UNCHECKED_NOTE}", note=UNCHECKED_NOTE, unverified=raw)
 
 
 def _finish(base: Answer, pool: Pool, raw: str, question: str, search_q: str) -> Answer:

@@ -170,11 +170,12 @@ def _tokens(text: str) -> int:
     return int(count_tokens(text) * TOKEN_SAFETY) + MESSAGE_OVERHEAD
 
 
-def _user_message(question: str, blocks: Sequence[str], today: str | None = None) -> str:
+def _user_message(question: str, blocks: Sequence[str], as_of: str | None = None,
+                  instruction: str | None = None) -> str:
     sources = "\n\n".join(blocks) if blocks else "(no sources)"
-    # "latest" and "last week" mean something only against a date; sources carry theirs in their headers
-    date = f"Today's date: {today}.\n" if today else ""
-    return f"Sources:\n{sources}\n\n{date}Question: {' '.join(question.split())}\n\n{INSTRUCTION}"
+    # the reference date lets "this week" / "latest" in a question be read against the articles' dates
+    today = f"Today's date: {as_of}.\n\n" if as_of else ""
+    return f"{today}Sources:\n{sources}\n\nQuestion: {' '.join(question.split())}\n\n{instruction or INSTRUCTION}"
 
 
 @dataclass(frozen=True)
@@ -188,19 +189,21 @@ def build_prompt(question: str, passages: Sequence[Passage], *, context_tokens: 
                  max_tokens: int | None = None, temperature: float | None = None,
                  history: Sequence[tuple[str, str]] = (), query: str | None = None,
                  history_tokens: int | None = None, source_tokens: int | None = None,
-                 pool: Pool | None = None, today: str | None = None) -> BuiltPrompt:
+                 pool: Pool | None = None, as_of: str | None = None,
+                 instruction: str | None = None) -> BuiltPrompt:
     """Fit system + history + numbered sources + question into `context_tokens - max_tokens`.
 
     `history` is (question, answer text) pairs, oldest first; newest turns are kept first. Sources keep their
     retrieval order and are dropped from the end; the first one is truncated rather than dropped. With
     `source_tokens`, each source shows only its sentences most relevant to the question (see `focus`); `pool`, the
-    caller's Pool over these same passages, saves splitting them into sentences again.
+    caller's Pool over these same passages, saves splitting them into sentences again. `as_of` (the reference
+    date) is stated in the prompt; `instruction` replaces the closing instruction (rag.answer_layer.instruction_for).
     """
     context_tokens = int(context_tokens or DEFAULT_CONTEXT_TOKENS)
     max_tokens = int(max_tokens or DEFAULT_MAX_TOKENS)
     max_tokens = min(max_tokens, max(32, context_tokens // 4))
     budget = context_tokens - max_tokens
-    used = _tokens(SYSTEM) + _tokens(_user_message(question, [], today))
+    used = _tokens(SYSTEM) + _tokens(_user_message(question, [], as_of, instruction))
 
     hist_msgs: list[dict] = []
     hist_budget = int((budget - used) * HISTORY_SHARE)
@@ -238,7 +241,7 @@ def build_prompt(question: str, passages: Sequence[Passage], *, context_tokens: 
         used += cost
 
     messages = ({"role": "system", "content": SYSTEM}, *hist_msgs,
-                {"role": "user", "content": _user_message(question, blocks, today)})
+                {"role": "user", "content": _user_message(question, blocks, as_of, instruction)})
     sources = tuple(Source(i, p.article.title, p.article.source, p.article.published_at, p.text)
                     for i, p in enumerate(offered, 1))
     offered = [Passage(i, p.article, p.start, p.end, p.rank, p.chunks, p.score) for i, p in enumerate(offered, 1)]

@@ -135,6 +135,8 @@ def answer_json(ans) -> dict:
         "sentences": [{"text": s.text, "citations": list(s.citations), "supported": s.supported} for s in ans.sentences],
         "timings_ms": {k: round(v, 1) for k, v in ans.timings_ms.items()},
         "notes": list(ans.notes),
+        # non-empty when a generative model's text could not be checked and the extractive answer replaced it
+        "note": getattr(ans, "note", ""),
     }
 
 

@@ -18,6 +18,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from rag.schema import Answer, Citation, Hit
 
+from .accuracy import answer_correct, paper_correct
 from .testsets import Question
 
 MAX_RANK = 10
@@ -49,6 +50,14 @@ METRIC_DEFINITIONS: dict[str, str] = {
           "(yes/no gold: 1 or 0 as for exact_match). Refusals score 0.",
     "contains_answer": "answerable questions: 1 when the normalised answer contains a normalised accepted answer "
                        "as a whole-word sequence (yes/no gold: as for exact_match). Refusals score 0.",
+    "answer_accuracy": "all questions with accepted answers, and unanswerable ones: a yes/no accepted answer "
+                       "counts only when the answer LEADS with the right Yes/No; otherwise an accepted answer must "
+                       "appear in the answer (case-insensitive substring); an unanswerable question counts when "
+                       "refused; a refused answerable question counts as wrong (issue 13's rule).",
+    "paper_accuracy": "MultiHop-RAG's qa_evaluate.py rule: the lower-cased answer and accepted answer share at least "
+                      "one whitespace-separated token (punctuation around tokens dropped); a refusal is read as 'Insufficient information.' (the "
+                      "paper's gold answer for unanswerable questions).",
+    "null_refusal_rate": "share of unanswerable questions that were refused (same as refusal_recall).",
     "citation_verbatim_rate": "all citations of all answers: share whose excerpt is non-empty and equals "
                               "article.text[start:end] exactly. Must be 1.0.",
     "citation_precision": "questions with gold evidence and at least one citation: share of citations that "
@@ -311,6 +320,11 @@ def score_question(
         for c, v, hit in zip(answer.citations, cites.verbatim, cites.matches_evidence)
     ]
     graded = score_answer("" if answer.refused else answer.text, question.answers) if question.answerable else None
+    if question.answers or not question.answerable:
+        m["answer_accuracy"] = float(answer_correct(answer.text, answer.refused, question.answers,
+                                                    question.answerable))
+        m["paper_accuracy"] = float(paper_correct(answer.text, answer.refused, question.answers,
+                                                  question.answerable))
     m["exact_match"] = graded.exact_match if graded else None
     m["f1"] = graded.f1 if graded else None
     m["contains_answer"] = graded.contains_answer if graded else None
@@ -342,7 +356,8 @@ def aggregate(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     for prefix in ("", "article_"):
         for name in [f"hits@{k}" for k in CURVE_KS] + ["mrr@10", "map@10"]:
             out[prefix + name] = _mean(m.get(prefix + name) for m in per_q)
-    for name in ("exact_match", "f1", "contains_answer", "citation_precision", "citation_recall"):
+    for name in ("answer_accuracy", "paper_accuracy", "exact_match", "f1", "contains_answer", "citation_precision",
+                 "citation_recall"):
         out[name] = _mean(m.get(name) for m in per_q)
     out["citation_verbatim_rate"] = _ratio(sum(m.get("n_verbatim", 0) for m in per_q),
                                            sum(m.get("n_citations", 0) for m in per_q))
@@ -357,6 +372,7 @@ def aggregate(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     out["refusal_precision"] = _ratio(refused_unans, refused_unans + refused_ans)
     out["refusal_recall"] = _ratio(refused_unans, n_unans)
     out["false_refusal_rate"] = _ratio(refused_ans, n_ans)
+    out["null_refusal_rate"] = out["refusal_recall"]
 
     for stage in LATENCY_STAGES:
         times = [float(r["timings_ms"][stage]) for r in rows if r.get("timings_ms", {}).get(stage) is not None]

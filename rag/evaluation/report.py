@@ -27,13 +27,14 @@ _SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Retrieval, fact level (MultiHop-RAG scoring)", ("hits@1", "hits@4", "hits@10", "mrr@10", "map@10")),
     ("Retrieval, article level", ("article_hits@1", "article_hits@4", "article_hits@10", "article_mrr@10",
                                   "article_map@10")),
-    ("Answers", ("exact_match", "f1", "contains_answer")),
+    ("Answers", ("answer_accuracy", "paper_accuracy", "exact_match", "f1", "contains_answer")),
     ("Citations", ("citation_verbatim_rate", "citation_precision", "citation_recall", "supported_sentence_rate")),
-    ("Refusals", ("refusal_precision", "refusal_recall", "false_refusal_rate")),
+    ("Refusals", ("refusal_precision", "refusal_recall", "null_refusal_rate", "false_refusal_rate")),
     ("Latency (ms)", tuple(f"latency_{s}_{p}_ms" for s in LATENCY_STAGES for p in ("p50", "p95"))),
     ("Counts", ("n_questions", "n_answerable", "n_unanswerable", "n_retrieval_scored", "n_citations", "n_errors")),
 )
-_BY_TYPE_COLUMNS = ("n_questions", "hits@4", "hits@10", "mrr@10", "map@10", "article_hits@10", "exact_match",
+_BY_TYPE_COLUMNS = ("n_questions", "hits@4", "hits@10", "mrr@10", "map@10", "article_hits@10", "answer_accuracy",
+                    "paper_accuracy", "exact_match",
                     "f1", "contains_answer", "citation_precision", "citation_recall", "refusal_recall",
                     "false_refusal_rate", "latency_total_p50_ms")
 _PLOTTED_BY_TYPE = ("hits@10", "mrr@10", "article_hits@10", "contains_answer", "citation_recall")

@@ -157,7 +157,8 @@ def _run_one(index: SearchesAndAnswers, q: Question, *, model: str, k: int, retr
         elapsed = (time.perf_counter() - start) * 1000.0
         return score_question(q, hits, None, {"retrieve": elapsed, "total": elapsed})
     try:
-        answer = index.ask(q.question, model=model, k=k, **model_options)
+        extra = {"as_of": q.as_of} if q.as_of else {}
+        answer = index.ask(q.question, model=model, k=k, **model_options, **extra)
     except ModelError as exc:
         # One flaky model call should not throw away a long run; it is counted (n_errors) and scored as wrong.
         elapsed = (time.perf_counter() - start) * 1000.0

@@ -43,6 +43,7 @@ class Question:
     qtype: str
     position: int   # 0-based position in the file; decides the split ...
     split: str = ""  # ... unless the record names its own ("dev" or "test")
+    as_of: str = ""  # the reference date the question was written against ("this week"), when the set gives one
 
 
 def in_split(position: int, split: str) -> bool:
@@ -142,6 +143,7 @@ def _question_from_record(obj: dict[str, Any], where: str, position: int) -> Que
         qtype=qtype,
         position=position,
         split=own_split,
+        as_of=obj["as_of"] if isinstance(obj.get("as_of"), str) else "",
     )
 
 
