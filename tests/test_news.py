@@ -124,7 +124,7 @@ def test_an_index_built_before_quotes_is_read_on_the_fly_and_backfilled(tmp_path
         c.execute("DROP TABLE quote_scans")
     index = rag.Index.open(tmp_path / "ix")
     assert [h.quote.speaker for h in index.quotes(speaker="Cooper")] == ["Yvette Cooper"] * 2
-    index.add([])                                                    # the next add stores them
+    index.add([SEEDS])                                               # the next add stores them
     with sqlite3.connect(tmp_path / "ix" / "index.sqlite3") as c:
         assert c.execute("SELECT COUNT(*) FROM quotes").fetchone()[0] > 5
     index.close()
@@ -181,7 +181,7 @@ def test_who_said_leads_with_speaker_and_role(seed_index):
 
 def test_which_newspaper_did_he_speak_to(seed_index):
     ans = seed_index.ask("Which newspaper did Mitov speak to?")
-    assert not ans.refused and "the Times" in ans.text and ans.text.startswith("Daniel Mitov")
+    assert not ans.refused and ans.text.startswith("The Times.") and "Daniel Mitov" in ans.text
     assert any("Mr Mitov told the Times" in c.excerpt for c in ans.citations)
 
 

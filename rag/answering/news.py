@@ -311,7 +311,9 @@ def _to_whom(parsed: QuoteQuestion, pairs, base: Answer) -> Answer | None:
     q, a, _ = sorted(told, key=lambda p: (p[2], p[0].start))[0]
     cites = _Cites()
     n = cites.add(a, *sentence_around(a.text, q.attr_start, q.attr_end))
-    sents = [(f"{q.speaker}{_role_phrase(q)} spoke to {q.addressee}{_when(a)}.", [n])]
+    # an entity question leads with the entity as the source writes it ("The Times."), then who and when
+    lead = q.addressee[:1].upper() + q.addressee[1:]
+    sents = [(f"{lead}.", [n]), (f"{q.speaker}{_role_phrase(q)} spoke to {q.addressee}{_when(a)}.", [n])]
     return _finish(base, sents, cites)
 
 
