@@ -265,8 +265,10 @@ def test_api_key_and_uploads_through_a_real_server(seed_index, tmp_path, reflect
     assert f"Bearer {SECRET}" in seen
     assert "rag-report-ok" in added[0] and "<b>1</b> added" in added[0], added[0]
     uploads = index_dir / "uploads"
-    saved = [p for p in uploads.iterdir() if p.is_file()]
+    saved = [p for p in uploads.iterdir() if p.is_file() and not p.name.startswith(".")]
     assert [p.name for p in saved] == ["upload_src.txt"], saved
+    secret = uploads / ".ui-secret"   # the key that encrypts chats kept in the browser: readable by the owner only
+    assert not secret.exists() or secret.stat().st_mode & 0o777 == 0o600
     index = rag.Index.open(index_dir)
     assert any("Port Ysolde" in (index.get_article(a.id).text or "") for a in index.articles())
     index.close()
