@@ -26,3 +26,12 @@ def test_ordinary_words_that_spell_an_outlet_do_not_route():
 
 def test_all_lower_case_queries_still_route_multi_word_names():
     assert outlets("as reported by the verge and techcrunch") == ("The Verge",)
+
+
+def test_web_address_names_route_despite_their_lower_case_suffix():
+    sources = SOURCES + ["CBSSports.com", "Sporting News"]
+    found = analyze("Which sportsbook, as reported by both CBSSports.com and Sporting News, pays out?",
+                    OutletMatcher(sources)).outlets
+    assert set(found) == {"CBSSports.com", "Sporting News"}
+    # The bare word is still only a name when capitalised.
+    assert analyze("scores on cbssports.com pages", OutletMatcher(sources)).outlets == ()

@@ -81,7 +81,9 @@ class OutletMatcher:
 def _named(text: str, query: str) -> bool:
     """Is this alias match a name? 'Fortune', 'Wired', 'the independent commission' are ordinary words unless
     capitalised as a name; in an all-lower-case query capitals say nothing, so a multi-word alias still counts."""
-    words = [w for w in re.findall(r"[^\W\d_]+", text) if w.lower() not in {"the", "of", "and", "a"}]
+    # A web address's suffix is written in lower case ('CBSSports.com'): it says nothing about capitals.
+    words = [w for w in re.findall(r"[^\W\d_]+", text)
+             if w.lower() not in {"the", "of", "and", "a", "com", "org", "net", "co", "uk"}]
     if all(w[0].isupper() for w in words):
         return True
     return " " in text and not any(ch.isupper() for ch in query)
