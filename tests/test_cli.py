@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import pytest
@@ -107,3 +108,31 @@ def test_doctor(built, cli):
     r = cli("doctor", "--index", str(path))
     assert "all-MiniLM-L6-v2" in r.stdout and "cl100k_base" in r.stdout
     assert f"index {path}" in r.stdout
+
+
+# Run before anything else in the subprocess: its import system no longer finds these modules, as on a machine
+# where they were never installed.
+_HIDE = """import importlib.util, os
+_hidden = set(os.environ["RAG_TEST_HIDE"].split(","))
+_find = importlib.util.find_spec
+importlib.util.find_spec = lambda name, *a, **k: None if name.split(".")[0] in _hidden else _find(name, *a, **k)
+"""
+
+
+@pytest.mark.parametrize("hidden, needed_by", [("gradio", "rag serve"), ("torch", None), ("matplotlib", None)])
+def test_doctor_exits_non_zero_when_a_readme_command_needs_something_missing(built, cli, tmp_path, hidden,
+                                                                             needed_by):
+    path, _ = built
+    (tmp_path / "sitecustomize.py").write_text(_HIDE)
+    env = {"PYTHONPATH": str(tmp_path) + os.pathsep + os.environ.get("PYTHONPATH", ""), "RAG_TEST_HIDE": hidden}
+    healthy = cli("doctor", "--index", str(path))
+    r = cli("doctor", "--index", str(path), env=env)
+    assert healthy.returncode == 0, healthy.stdout
+    line = next(x for x in r.stdout.splitlines() if x[len("[FAIL] "):].startswith(hidden))
+    if hidden == "matplotlib":   # optional: `rag eval` writes its report without plots
+        assert r.returncode == 0 and line.startswith("[warn]") and "pip install 'article-rag[eval]'" in line, line
+    else:
+        assert r.returncode != 0 and line.startswith("[FAIL]"), r.stdout
+        assert "pip install" in line and "Traceback" not in r.stderr
+    if needed_by:
+        assert needed_by in line and "pip install 'article-rag[ui]'" in line, line
