@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 
 import pytest
 
-from conftest import DATA, SEEDS
+from conftest import DATA, SEEDS, without_modules
 
 pytestmark = pytest.mark.slow
 
@@ -110,21 +109,11 @@ def test_doctor(built, cli):
     assert f"index {path}" in r.stdout
 
 
-# Run before anything else in the subprocess: its import system no longer finds these modules, as on a machine
-# where they were never installed.
-_HIDE = """import importlib.util, os
-_hidden = set(os.environ["RAG_TEST_HIDE"].split(","))
-_find = importlib.util.find_spec
-importlib.util.find_spec = lambda name, *a, **k: None if name.split(".")[0] in _hidden else _find(name, *a, **k)
-"""
-
-
 @pytest.mark.parametrize("hidden, needed_by", [("gradio", "rag serve"), ("torch", None), ("matplotlib", None)])
 def test_doctor_exits_non_zero_when_a_readme_command_needs_something_missing(built, cli, tmp_path, hidden,
                                                                              needed_by):
     path, _ = built
-    (tmp_path / "sitecustomize.py").write_text(_HIDE)
-    env = {"PYTHONPATH": str(tmp_path) + os.pathsep + os.environ.get("PYTHONPATH", ""), "RAG_TEST_HIDE": hidden}
+    env = without_modules(tmp_path / "site", hidden)
     healthy = cli("doctor", "--index", str(path))
     r = cli("doctor", "--index", str(path), env=env)
     assert healthy.returncode == 0, healthy.stdout
