@@ -136,7 +136,6 @@ def test_the_tab_lists_the_index_quotes_and_a_row_opens_the_article_at_the_quote
             const b = document.querySelector('.rag-reader-box').getBoundingClientRect();
             const r = m.getBoundingClientRect(); return r.top >= b.top && r.bottom <= b.bottom; }""")
         assert in_view, "the quote is scrolled into view"
-        _shot(page, shots, "quotes-reader.png", full_page=False)
         page.keyboard.press("Escape")
         page.wait_for_function("() => !document.querySelector('.rag-reader')")
         # the keyboard way: the row's button opens it too
@@ -198,13 +197,13 @@ def test_empty_states_say_why_and_name_the_filter_that_left_quotes_out(chromium,
 
 QUOTE_STYLES = [".rag-q-speaker", ".rag-q-role", ".rag-q-text", ".rag-q-kind", ".rag-q-count", ".rag-quotes th",
                 ".rag-quotes td:nth-child(3)", ".rag-quotes td:nth-child(4)", "#rag-quotes button.rag-open",
-                "#rag-q-chips .rag-chips-label", ".rag-q-foot .rag-meta"]
+                "#rag-q-chips .rag-chips-label", ".rag-q-foot .rag-meta", "#rag-q-find"]
 READER_STYLES = [".rag-reader-title", "#rag-q-reader-host .rag-meta", ".rag-reader-text p",
                  ".rag-reader-text mark"]
 
 
 @pytest.mark.parametrize("theme", ["dark", "light"])
-def test_the_quotes_view_has_aa_contrast(chromium, server, shots, theme):
+def test_the_quotes_view_has_aa_contrast(chromium, server, theme):
     url, _, _ = server
     context, page = _open(chromium, url, query=f"?__theme={theme}", color_scheme=theme)
     try:
@@ -213,8 +212,6 @@ def test_the_quotes_view_has_aa_contrast(chromium, server, shots, theme):
         _tab(page)
         page.locator("#rag-quotes tbody tr").first.hover()          # a hovered row keeps its contrast too
         measured = page.evaluate(CONTRAST_JS.replace("SELECTORS", json.dumps(QUOTE_STYLES)))
-        if theme == "dark":
-            _shot(page, shots, "quotes-dark.png", full_page=False)
         page.locator("#rag-quotes tbody tr").first.click()
         page.locator("#rag-q-reader-host mark.rag-hl-target").wait_for(timeout=15_000)
         measured += page.evaluate(CONTRAST_JS.replace("SELECTORS", json.dumps(READER_STYLES)))

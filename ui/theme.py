@@ -325,6 +325,11 @@ def make_theme():
     import gradio as gr
 
     # Local font stacks only: the default Google font would be fetched from the internet on every page load.
-    return gr.themes.Soft(primary_hue="blue", neutral_hue="slate",
-                          font=["ui-sans-serif", "system-ui", "-apple-system", "Segoe UI", "sans-serif"],
-                          font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "monospace"])
+    theme = gr.themes.Soft(primary_hue="blue", neutral_hue="slate",
+                           font=["ui-sans-serif", "system-ui", "-apple-system", "Segoe UI", "sans-serif"],
+                           font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "monospace"])
+    # Soft's primary buttons are white on blue-500 (3.7:1); blue-700 gives white text AA contrast (6.7:1).
+    return theme.set(button_primary_background_fill="*primary_700", button_primary_background_fill_hover="*primary_800",
+                     button_primary_background_fill_dark="*primary_700",
+                     button_primary_background_fill_hover_dark="*primary_800",
+                     button_primary_text_color="white", button_primary_text_color_dark="white")
