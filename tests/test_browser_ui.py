@@ -183,6 +183,18 @@ def test_copy_puts_markdown_with_numbered_sources_on_the_clipboard(chromium, ser
         seed_text = " ".join((SEEDS / next(p.name for p in SEEDS.iterdir())).read_text().split())
         assert len(excerpt) > 40 and excerpt in seed_text, "the quoted excerpt is verbatim article text"
         assert "[2]" in clip
+        # a source with an outlet and a url (a JSON record): both go into the copied Markdown
+        with rag.Index.open(index_dir) as ix:
+            record = next(ix.get_article(a.id) for a in ix.articles() if a.title == "City council approves cycle lanes")
+        assert record.source and record.url
+        _ask(page, "What did the city council approve?")
+        bot = page.locator("#rag-chat [data-testid=bot]").last
+        bot.hover()
+        page.locator("#rag-chat .message-buttons button[aria-label='Copy message']").last.click()
+        page.wait_for_timeout(500)
+        clip = page.evaluate("navigator.clipboard.readText()")
+        assert f"[1] {record.title}" in clip and record.source in clip and record.url in clip, clip
+        assert record.published_at[:10] in clip
     finally:
         context.close()
 
