@@ -81,6 +81,15 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeou
                           capture_output=True, text=True, timeout=timeout, input=input)
 
 
+def without_modules(folder: Path, *names: str) -> dict:
+    """Environment for `run_cli` in which these modules are not installed, as far as the subprocess can tell:
+    a sitecustomize (run at interpreter start-up) puts None in sys.modules for each, so `import` raises
+    ModuleNotFoundError and importlib.util.find_spec returns None, as on a machine that never installed them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "sitecustomize.py").write_text(f"import sys\nfor _m in {list(names)!r}:\n    sys.modules[_m] = None\n")
+    return {"PYTHONPATH": str(folder) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+
+
 @pytest.fixture
 def cli():
     return run_cli

@@ -183,6 +183,18 @@ def test_copy_puts_markdown_with_numbered_sources_on_the_clipboard(chromium, ser
         seed_text = " ".join((SEEDS / next(p.name for p in SEEDS.iterdir())).read_text().split())
         assert len(excerpt) > 40 and excerpt in seed_text, "the quoted excerpt is verbatim article text"
         assert "[2]" in clip
+        # a source with an outlet and a url (a JSON record): both go into the copied Markdown
+        with rag.Index.open(index_dir) as ix:
+            record = next(ix.get_article(a.id) for a in ix.articles() if a.title == "City council approves cycle lanes")
+        assert record.source and record.url
+        _ask(page, "What did the city council approve?")
+        bot = page.locator("#rag-chat [data-testid=bot]").last
+        bot.hover()
+        page.locator("#rag-chat .message-buttons button[aria-label='Copy message']").last.click()
+        page.wait_for_timeout(500)
+        clip = page.evaluate("navigator.clipboard.readText()")
+        assert f"[1] {record.title}" in clip and record.source in clip and record.url in clip, clip
+        assert record.published_at[:10] in clip
     finally:
         context.close()
 
@@ -330,7 +342,12 @@ def test_stop_while_streaming_then_regenerate_and_edit(chromium, server):
 @pytest.mark.parametrize("question, needle, marked", [
     (PDF_QUESTION, "Wind farm approved off Norfolk coast", "two million homes"),
     (TXT_QUESTION, "Dock workers end strike at Port Elliot", "1,200 members"),
-])
+    ("What did engineers confirm about the landing legs of the lunar probe?", "Lunar probe lands near the south pole",
+     "all four landing legs were stable"),                                                         # Markdown
+    (APPLE_QUESTION, "Apple harvest hit by late frost", "apple blossom"),                          # HTML
+    ("How many visitors came on the first day after the library reopened?", "Library reopens after flood repairs",
+     "3,000 visitors"),                                                                            # a JSONL record
+], ids=["pdf", "txt", "md", "html", "jsonl"])
 def test_open_the_full_article_scrolled_to_the_highlighted_excerpt(chromium, server, question, needle, marked):
     url, _, _ = server
     context, page = _open(chromium, url, height=700)
@@ -408,6 +425,26 @@ def test_filter_chips_and_a_refusal_that_names_what_the_filters_left_out(chromiu
         page.locator("#rag-clear-filters").click()
         page.wait_for_function("() => !document.querySelector('#rag-chips .rag-chip')")
         assert page.locator("#rag-from input, #rag-from textarea").input_value() == ""
+    finally:
+        context.close()
+
+
+def test_a_warning_says_it_in_the_chat_and_its_toast_leaves_within_seconds(chromium, server):
+    # Issue 17: warnings stayed long over the Sources panel. The chat keeps the error; the toast goes in <= 8 s.
+    url, _, _ = server
+    context, page = _open(chromium, url)
+    try:
+        _settings(page)
+        page.fill("#rag-from input, #rag-from textarea", "2024-13-01")
+        answer = _ask(page, "Anything about bridges?")
+        assert "not a real date" in answer, answer
+        toast = page.locator("[data-testid=toast-body]").first
+        toast.wait_for(state="visible", timeout=10_000)
+        assert "not a real date" in toast.inner_text()
+        shown = time.monotonic()
+        toast.wait_for(state="detached", timeout=15_000)
+        assert time.monotonic() - shown <= 9.5, "the toast leaves within its 8 s"
+        assert "not a real date" in page.locator("#rag-chat [data-testid=bot]").last.inner_text(), "the chat keeps it"
     finally:
         context.close()
 

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from conftest import DATA, SEEDS
+from conftest import DATA, SEEDS, without_modules
 
 pytestmark = pytest.mark.slow
 
@@ -107,3 +107,21 @@ def test_doctor(built, cli):
     r = cli("doctor", "--index", str(path))
     assert "all-MiniLM-L6-v2" in r.stdout and "cl100k_base" in r.stdout
     assert f"index {path}" in r.stdout
+
+
+@pytest.mark.parametrize("hidden, needed_by", [("gradio", "rag serve"), ("torch", None), ("matplotlib", None)])
+def test_doctor_exits_non_zero_when_a_readme_command_needs_something_missing(built, cli, tmp_path, hidden,
+                                                                             needed_by):
+    path, _ = built
+    env = without_modules(tmp_path / "site", hidden)
+    healthy = cli("doctor", "--index", str(path))
+    r = cli("doctor", "--index", str(path), env=env)
+    assert healthy.returncode == 0, healthy.stdout
+    line = next(x for x in r.stdout.splitlines() if x[len("[FAIL] "):].startswith(hidden))
+    if hidden == "matplotlib":   # optional: `rag eval` writes its report without plots
+        assert r.returncode == 0 and line.startswith("[warn]") and "pip install 'article-rag[eval]'" in line, line
+    else:
+        assert r.returncode != 0 and line.startswith("[FAIL]"), r.stdout
+        assert "pip install" in line and "Traceback" not in r.stderr
+    if needed_by:
+        assert needed_by in line and "pip install 'article-rag[ui]'" in line, line

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from conftest import DATA
+from conftest import DATA, without_modules
 
 pytestmark = pytest.mark.slow
 SEED_QA = DATA / "seed_qa.jsonl"
@@ -24,6 +24,18 @@ def test_seed_qa_passes_its_gates(seed_index, cli, tmp_path):
     rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     assert len(rows) == metrics["n_questions"]
     assert (out / "report.md").is_file() and list(out.glob("*.png"))
+
+
+def test_without_matplotlib_the_report_is_written_and_says_how_to_add_plots(seed_index, cli, tmp_path):
+    # As after the README's install (`pip install -e '.[ui]'`), which does not bring matplotlib.
+    out = tmp_path / "eval"
+    r = cli("eval", str(SEED_QA), "--index", str(seed_index.path), "--out", str(out), "--retrieval-only",
+            env=without_modules(tmp_path / "site", "matplotlib"))
+    assert r.returncode == 0, r.stderr
+    assert "Traceback" not in r.stderr and "without plots" in r.stderr
+    report = (out / "report.md").read_text()
+    assert "## Overall" in report and "Plots were left out" in report and "pip install 'article-rag[eval]'" in report
+    assert (out / "metrics.json").is_file() and not list(out.glob("*.png"))
 
 
 def test_failing_gate_is_one_line_and_exit_1(seed_index, cli, tmp_path):

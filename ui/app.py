@@ -14,6 +14,7 @@ import gradio as gr
 from . import chats, render
 from .handlers import DEFAULT_K, RagUI, Session, example_questions
 from .library import UNDO_SECONDS
+from .quotes_view import QUOTES_JS
 from .theme import CSS, JS, OPEN_JS, READER_JS, make_theme
 from .uploads import ALLOWED_SUFFIXES, DEFAULT_MAX_BYTES
 
@@ -130,6 +131,23 @@ def build_app(index, *, model: str = "extractive", model_options: dict | None = 
                         sources = gr.HTML(render.placeholder_sources(), elem_id="rag-sources", js_on_load=OPEN_JS)
                 reader = gr.HTML("", elem_id="rag-reader-host", padding=False, js_on_load=READER_JS)
 
+            with gr.Tab("Who said what", id="quotes") as quotes_tab:
+                gr.Markdown("### Who said what\nQuotes and reported claims in the articles, with who made them. "
+                            "Click one to read it in its article.")
+                with gr.Row(equal_height=True, elem_id="rag-q-search"):
+                    q_topic = gr.Textbox(label="About", placeholder="topic words, e.g. migration", scale=3,
+                                         max_length=300, elem_id="rag-q-topic")
+                    q_speaker = gr.Textbox(label="Said by", placeholder="a person or body, e.g. Mitov", scale=2,
+                                           max_length=120, elem_id="rag-q-speaker")
+                    q_find = gr.Button("Find quotes", variant="primary", scale=0, min_width=120,
+                                       elem_id="rag-q-find")
+                with gr.Row(equal_height=True, elem_id="rag-q-chips-row"):
+                    q_chips = gr.HTML("", padding=False, elem_id="rag-q-chips")
+                    q_clear = gr.Button("✕ Clear filters", size="sm", variant="secondary", scale=0, visible=False,
+                                        elem_id="rag-q-clear")
+                q_results = gr.HTML("", elem_id="rag-quotes", js_on_load=QUOTES_JS)
+                q_reader = gr.HTML("", elem_id="rag-q-reader-host", padding=False, js_on_load=READER_JS)
+
             with gr.Tab("Library", id="library"):
                 with gr.Row(equal_height=False):
                     with gr.Column(scale=2, min_width=300):
@@ -218,6 +236,20 @@ def build_app(index, *, model: str = "extractive", model_options: dict | None = 
             return ui.open_article(evt)
 
         sources.click(open_article, None, reader, queue=False, show_progress="hidden")
+
+        # ---- who said what -------------------------------------------------------------------------------------
+        # Filters are set in the chat's settings; opening the tab (or searching) applies the current ones.
+        q_inputs = [q_topic, q_speaker, outlets, date_from, date_to]
+        q_outputs = [q_chips, q_clear, q_results]
+        gr.on([quotes_tab.select, q_find.click, q_topic.submit, q_speaker.submit], ui.find_quotes, q_inputs,
+              q_outputs, show_progress="minimal", show_progress_on=[q_results])
+
+        def clear_quote_filters(topic, speaker):
+            return (*ui.clear_filters(), *ui.find_quotes(topic, speaker, [], "", ""))
+
+        q_clear.click(clear_quote_filters, [q_topic, q_speaker],
+                      [outlets, date_from, date_to, chips, clear_filters, *q_outputs], queue=False)
+        q_results.click(open_article, None, q_reader, queue=False, show_progress="hidden")
 
         # ---- library -------------------------------------------------------------------------------------------
         library_outputs = [library_seen, library_stats, header_stats, articles_table, remove_dd, outlets]

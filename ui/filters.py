@@ -8,12 +8,16 @@ filters excluded are named, with an offer to ask again without filters.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from html import escape
 
+from rag import UserError
 
 RELEVANT_SHARE = 0.5
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,28 @@ class Filters:
         if self.date_to and (not day or day > self.date_to):
             return False
         return True
+
+
+def parse_date(value: str | None, label: str) -> str | None:
+    """'' -> None; 'YYYY-MM-DD' (a real date) -> itself; anything else -> UserError naming the field."""
+    value = (value or "").strip()
+    if not value:
+        return None
+    if not _DATE.match(value):
+        raise UserError(f"{label} must look like 2025-10-20 (YYYY-MM-DD), not {value!r}")
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        raise UserError(f"{label} {value!r} is not a real date") from None
+    return value
+
+
+def filters_from(outlets: Sequence[str] | None, date_from: str | None, date_to: str | None) -> Filters:
+    """The filter fields as set in the page; UserError for a bad date or a From date after the To date."""
+    f = Filters(tuple(outlets or ()), parse_date(date_from, "From date"), parse_date(date_to, "To date"))
+    if f.date_from and f.date_to and f.date_from > f.date_to:
+        raise UserError("the From date is after the To date")
+    return f
 
 
 def chips_html(f: Filters) -> str:

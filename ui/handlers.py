@@ -16,18 +16,18 @@ import tempfile
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date
 from pathlib import Path
 
 import rag
-from rag import MissingDependencyError, ModelUnavailableError, RagError, UserError
+from rag import MissingDependencyError, ModelUnavailableError, RagError
 
 from . import chats, render
 from .chats import Turn
-from .filters import Filters, chips_html, left_out, left_out_html
+from .filters import Filters, chips_html, filters_from, left_out, left_out_html, parse_date  # noqa: F401
 from .markdown import answer_markdown, conversation_markdown
 from .library import LibraryActions
-from .reader import reader_html
+from .quotes_view import QuotesActions
+from .reader import reader_for
 from .models import EXTRACTIVE, fallback_note_html, list_models, status_html, table_html
 from .uploads import DEFAULT_MAX_BYTES
 
@@ -41,7 +41,6 @@ SEED_EXAMPLES = (
     "What did Yvette Cooper say?",
 )
 _SEED_MARKERS = ("Mitov", "one in, one out", "Yvette Cooper")
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 @dataclass
@@ -88,20 +87,6 @@ class Session:
             return True
 
 
-def parse_date(value: str | None, label: str) -> str | None:
-    """'' -> None; 'YYYY-MM-DD' (a real date) -> itself; anything else -> UserError naming the field."""
-    value = (value or "").strip()
-    if not value:
-        return None
-    if not _DATE.match(value):
-        raise UserError(f"{label} must look like 2025-10-20 (YYYY-MM-DD), not {value!r}")
-    try:
-        date.fromisoformat(value)
-    except ValueError:
-        raise UserError(f"{label} {value!r} is not a real date") from None
-    return value
-
-
 def example_questions(index) -> list[str]:
     """The seed questions when the seed article is indexed, else questions from the newest titles."""
     try:
@@ -126,11 +111,7 @@ def _close(stream) -> None:
             log.warning("closing the answer stream failed: %s", err)
 
 
-def _filters(outlets, date_from, date_to) -> Filters:
-    return Filters(tuple(outlets or ()), parse_date(date_from, "From date"), parse_date(date_to, "To date"))
-
-
-class RagUI(LibraryActions):
+class RagUI(LibraryActions, QuotesActions):
     def __init__(self, index, *, model: str = "extractive", model_options: dict | None = None,
                  upload_dir: Path | None = None, max_upload_bytes: int = DEFAULT_MAX_BYTES):
         self.index = index
@@ -200,9 +181,7 @@ class RagUI(LibraryActions):
             note = ""
             if model in self.missing:
                 note, model = fallback_note_html(self.missing[model]), EXTRACTIVE
-            filters = _filters(outlets, date_from, date_to)
-            if filters.date_from and filters.date_to and filters.date_from > filters.date_to:
-                raise UserError("the From date is after the To date")
+            filters = filters_from(outlets, date_from, date_to)
             kwargs = {"k": int(k) if k else None, "sources": list(filters.sources) or None,
                       "date_from": filters.date_from, "date_to": filters.date_to}
             try:
@@ -405,20 +384,9 @@ class RagUI(LibraryActions):
         return [], "", "", "", gr.update(visible=False)
 
     def open_article(self, evt) -> str:
-        """The reader overlay for a source card's "Open article" (event data: article, spans "n:s:e,...", target)."""
-        data = getattr(evt, "_data", None) or {}
-        article = self.index.get_article(str(data.get("article", ""))[:200])
-        spans = []
-        for part in str(data.get("spans", ""))[:4000].split(","):
-            bits = part.split(":")
-            if len(bits) == 3 and all(re.fullmatch(r"-?\d{1,9}", b) for b in bits):
-                spans.append(tuple(int(b) for b in bits))
-        try:
-            target = int(data.get("target", 0))
-        except (TypeError, ValueError):
-            target = 0
+        """The reader overlay for an "Open article" click (event data: article, spans "n:s:e,...", target)."""
         self._nonce = getattr(self, "_nonce", 0) + 1
-        return reader_html(article, spans, target, self._nonce)
+        return reader_for(self.index, getattr(evt, "_data", None) or {}, self._nonce)
 
 
 def _upload_path(f) -> tuple[str, str]:

@@ -111,6 +111,22 @@ button.rag-open:hover { background: #1d4ed8; color: #fff; }
 .rag-chips-label { color: #475569; }
 .rag-chip { background: #dbeafe; color: #1e3a8a; border-radius: 999px; padding: 2px 10px; }
 
+/* who said what */
+.rag-q-count { font-size: 0.85rem; color: #475569; margin: 2px 0 6px; }
+.rag-quotes tbody tr { cursor: pointer; }
+.rag-quotes tbody tr:hover { background: var(--background-fill-secondary); }
+.rag-quotes td:first-child { width: 22%; }
+.rag-quotes td:nth-child(4) { white-space: nowrap; }
+.rag-q-speaker { display: block; font-weight: 650; }
+.rag-q-role { display: block; }
+.rag-q-text { line-height: 1.5; }
+.rag-q-kind { font-size: 0.72rem; font-weight: 700; text-transform: uppercase; letter-spacing: .03em;
+  background: #e2e8f0; color: #334155; border-radius: 6px; padding: 1px 6px; }
+.rag-q-foot { display: flex; justify-content: space-between; align-items: center; gap: 8px; flex-wrap: wrap;
+  margin-top: 4px; }
+.rag-q-empty ul { margin: 4px 0 4px 18px; padding: 0; }
+#rag-q-chips-row { align-items: center; gap: 6px; }
+
 /* the full-article reader */
 .rag-reader { position: fixed; inset: 0; z-index: 900; background: rgba(15, 23, 42, .55); display: flex;
   align-items: center; justify-content: center; padding: 16px; }
@@ -146,6 +162,12 @@ button.rag-open:hover { background: #1d4ed8; color: #fff; }
   .rag-articles td:first-child::before { content: ""; }
   .rag-articles td:empty { display: none; }
   .rag-articles td:nth-child(3) { white-space: normal; }
+  .rag-quotes thead { display: none; }
+  .rag-quotes, .rag-quotes tbody, .rag-quotes tr, .rag-quotes td { display: block; width: 100% !important; }
+  .rag-quotes tr { border-bottom: 1px solid var(--border-color-primary); padding: 8px 0; }
+  .rag-quotes td { border: none !important; padding: 2px 6px; white-space: normal !important; overflow-wrap: anywhere; }
+  .rag-quotes td:nth-child(n+3)::before { content: attr(data-label) ": "; font-weight: 600; color: #475569; }
+  .rag-quotes td:nth-child(n+3) { display: inline-block; width: auto !important; }
   #rag-sources { max-height: none; }
   #rag-sources-col { position: static; }
 }
@@ -175,7 +197,8 @@ _DARK = (
     (".rag-reader-close", "background: #334155; color: #f1f5f9;"),
     ("#rag-pop-float", "background: #0f172a; color: #e2e8f0; border-color: #334155;"),
     ("#rag-pop-float .rag-pop-meta", "color: #cbd5e1;"),
-    (".rag-articles td::before", "color: #cbd5e1;"),
+    (".rag-articles td::before, .rag-quotes td::before, .rag-q-count", "color: #cbd5e1;"),
+    (".rag-q-kind", "background: #334155; color: #f1f5f9;"),
 )
 CSS += "\n".join(f".dark {sel.strip()} {{ {decl} }}" for sels, decl in _DARK for sel in sels.split(", ")) + "\n"
 
@@ -302,6 +325,11 @@ def make_theme():
     import gradio as gr
 
     # Local font stacks only: the default Google font would be fetched from the internet on every page load.
-    return gr.themes.Soft(primary_hue="blue", neutral_hue="slate",
-                          font=["ui-sans-serif", "system-ui", "-apple-system", "Segoe UI", "sans-serif"],
-                          font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "monospace"])
+    theme = gr.themes.Soft(primary_hue="blue", neutral_hue="slate",
+                           font=["ui-sans-serif", "system-ui", "-apple-system", "Segoe UI", "sans-serif"],
+                           font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "monospace"])
+    # Soft's primary buttons are white on blue-500 (3.7:1); blue-700 gives white text AA contrast (6.7:1).
+    return theme.set(button_primary_background_fill="*primary_700", button_primary_background_fill_hover="*primary_800",
+                     button_primary_background_fill_dark="*primary_700",
+                     button_primary_background_fill_hover_dark="*primary_800",
+                     button_primary_text_color="white", button_primary_text_color_dark="white")
