@@ -39,8 +39,9 @@ def _positive_int(value: str) -> int:
 
 
 def _index_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--index", metavar="DIR", default=None,
-                   help="index directory (default: $RAG_INDEX or ./index)")
+    p.add_argument("--index", metavar="DIR|URI", default=None,
+                   help="index directory (default: $RAG_INDEX or ./index), or a Milvus index: "
+                        "milvus://HOST:PORT/COLLECTION or milvus-lite:///path/file.db")
 
 
 def _model_args(p: argparse.ArgumentParser) -> None:
@@ -179,6 +180,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as e:
+        # a Milvus server that went away or refused a request mid-command: one line, not a gRPC traceback
+        if not type(e).__module__.startswith(("pymilvus", "grpc")):
+            raise
+        where = getattr(args, "index", None) or os.environ.get("RAG_INDEX") or "index"
+        print(f"error: Milvus at {where}: {str(e).splitlines()[0][:300]}; check that the server is up",
+              file=sys.stderr)
+        return 1
     except BrokenPipeError:
         return 0
 

@@ -12,6 +12,7 @@ import importlib.util
 import ipaddress
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -119,14 +120,17 @@ def serve(index: str | os.PathLike | None = None, host: str = "127.0.0.1", port:
           model: str = "extractive", base_url: str | None = None, seeds: str | os.PathLike = "seeds",
           auth: str | None = None, no_auth: bool = False) -> int:
     """Open (or build) the index and serve the chat until interrupted. Returns the exit status."""
-    from ..index import Index, default_index_path
+    from ..index import Index, index_location
 
     login = check_bind(host, auth, no_auth)
-    path = Path(index) if index else default_index_path()
+    where = index_location(index)
+    # uploads are files on this machine: beside an embedded index; for a Milvus index (replicas share nothing but
+    # Milvus) in a local scratch folder, whose files are indexed into Milvus like any other
+    path = where if isinstance(where, Path) else Path(tempfile.gettempdir()) / f"rag-{where.collection}"
     if importlib.util.find_spec("gradio") is None:
         raise MissingDependencyError("gradio", "ui", "the browser chat")
 
-    idx = Index.open(path, create=True)
+    idx = Index.open(where, create=True)
     _ensure_built(idx, seeds)
     options = {"base_url": base_url} if base_url else {}
     took = _warm(idx, model, options)
@@ -141,7 +145,7 @@ def serve(index: str | os.PathLike | None = None, host: str = "127.0.0.1", port:
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no phoning home from an offline tool
     from ui.app import build_app
 
-    demo = build_app(idx, model=model, model_options=options)
+    demo = build_app(idx, model=model, model_options=options, upload_dir=path / "uploads")
     try:
         demo.launch(server_name=host, server_port=port, auth=login, share=False, inbrowser=False, quiet=True,
                     show_error=False, prevent_thread_lock=True)

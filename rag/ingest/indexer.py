@@ -107,9 +107,10 @@ class Indexer:
             removed = self._prune(w, paths, set(seen)) if prune else 0
             self._backfill_quotes(w, {a.id for a, _ in pieces})
             w.commit()
-            from ..storage.integrity import record_sources  # what `rag doctor --fix` re-reads if SQLite is lost
+            if isinstance(self.store, Store):
+                from ..storage.integrity import record_sources  # what `rag doctor --fix` re-reads if SQLite is lost
 
-            record_sources(self.store.root, [p for p in paths if os.path.lexists(p)])
+                record_sources(self.store.root, [p for p in paths if os.path.lexists(p)])
         return IndexReport(added=added, updated=updated, unchanged=unchanged, removed=removed,
                            chunks_embedded=done, skipped=tuple(skipped))
 

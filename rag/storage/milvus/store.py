@@ -75,7 +75,7 @@ class MilvusStore(ChunkStore):
     def exists(cls, loc: MilvusLocation) -> bool:
         client = _client(loc)
         try:
-            return bool(client.has_collection(names(loc.collection)["meta"]) and _read_meta(client, loc, "manifest"))
+            return _manifest(client, loc) is not None
         finally:
             client.close()
 
@@ -83,7 +83,7 @@ class MilvusStore(ChunkStore):
     def open(cls, loc: MilvusLocation, *, manifest: dict | None = None, create: bool = True) -> "MilvusStore":
         client = _client(loc)
         n = names(loc.collection)
-        stored = _read_meta(client, loc, "manifest") if client.has_collection(n["meta"]) else None
+        stored = _manifest(client, loc)
         if stored is None:
             if not create or manifest is None:
                 client.close()
@@ -371,6 +371,15 @@ def _quotes_json(article: Article, found: Sequence, version: int) -> dict:
 def _article(r: dict, text: str) -> Article:
     return Article(r["article_id"], r["title"], text, r["source"], r["author"], r["published_at"], r["url"],
                    r["origin"], r["content_hash"])
+
+
+def _manifest(client, loc: MilvusLocation) -> str | None:
+    """The stored manifest (JSON text), None when the index was never (completely) created."""
+    meta = names(loc.collection)["meta"]
+    if not client.has_collection(meta):
+        return None
+    client.load_collection(meta)  # a collection of a reopened file or restarted server starts released
+    return _read_meta(client, loc, "manifest")
 
 
 def _read_meta(client, loc: MilvusLocation, key: str) -> str | None:
