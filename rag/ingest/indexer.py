@@ -129,10 +129,11 @@ class Indexer:
                 progress("embed", base + n, total)
 
         vecs = self.embedder().embed(texts, progress=step)
-        i = 0
+        items, i = [], 0
         for a, chunks in batch:
-            w.put_article(a, chunks, vecs[i : i + len(chunks)], found=(extract_quotes(a.text), QUOTES_VERSION))
+            items.append((a, chunks, vecs[i : i + len(chunks)], (extract_quotes(a.text), QUOTES_VERSION)))
             i += len(chunks)
+        w.put_articles(items)
         w.commit()
         return done + len(texts)
 
