@@ -168,17 +168,21 @@ class Index:
     def add(self, paths: Iterable[str | os.PathLike] | str | os.PathLike, *, prune: bool = False,
             progress: ProgressFn | None = None, lock_timeout: float = 60.0,
             commit_every: int = COMMIT_EVERY_CHUNKS, max_file_bytes: int = MAX_FILE_BYTES,
-            follow_links: bool = False, include_code: bool = False) -> IndexReport:
+            follow_links: bool = False, include_code: bool = False, engine: str = "local",
+            ray_address: str | None = None, ray_actors: int | None = None) -> IndexReport:
         """Ingest, chunk, embed and store the articles under `paths`.
 
         Unchanged articles (same content hash) are skipped; changed ones are replaced; unreadable inputs are
         reported in `skipped`. With `prune`, articles that came from files under `paths` that no longer exist
         (or records no longer in their file) are removed. Work is committed whenever about `commit_every` chunks
         are embedded (whole articles only), so an interrupted run keeps what it finished and a re-run completes it.
+        `engine="ray"` runs reading, chunking and embedding as a Ray Data pipeline (local Ray, or the cluster at
+        `ray_address`, with `ray_actors` embedding actors); same ids, rules and report.
         """
         return self._indexer.add(paths, prune=prune, progress=progress, lock_timeout=lock_timeout,
                                  commit_every=commit_every, max_file_bytes=max_file_bytes,
-                                 follow_links=follow_links, include_code=include_code)
+                                 follow_links=follow_links, include_code=include_code, engine=engine,
+                                 ray_address=ray_address, ray_actors=ray_actors)
 
     def remove(self, ids: Iterable[str], *, lock_timeout: float = 60.0) -> list[str]:
         """Delete articles by id; returns the ids that existed. Unknown ids raise UserError naming them."""

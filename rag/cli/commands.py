@@ -59,7 +59,8 @@ def cmd_index(args) -> int:
     try:
         report = index.add(args.paths, prune=args.prune, progress=progress, commit_every=args.commit_every,
                            max_file_bytes=args.max_file_mb * 1_000_000, follow_links=args.follow_links,
-                           include_code=args.include_code)
+                           include_code=args.include_code, engine=args.engine, ray_address=args.ray_address,
+                           ray_actors=args.ray_actors)
     finally:
         progress.close()
     if args.json:

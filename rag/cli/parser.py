@@ -82,6 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--follow-links", action="store_true",
                    help="follow symbolic links that lead out of the given folders (default: skip them)")
     p.add_argument("--include-code", action="store_true", help="also index source-code files (.py, .js, ...)")
+    p.add_argument("--engine", choices=["local", "ray"], default="local",
+                   help="local (default) or ray: read, chunk and embed as a Ray Data pipeline (extra: ray)")
+    p.add_argument("--ray-address", metavar="ADDR", default=None,
+                   help="with --engine ray: the Ray cluster to join (default: start Ray on this machine)")
+    p.add_argument("--ray-actors", type=_positive_int, default=None, metavar="N",
+                   help="with --engine ray: embedding actors (default: half the cluster's CPUs)")
     p.add_argument("--json", action="store_true", help="print a JSON report")
 
     p = sub.add_parser("search", help="show the passages that best match a query")
