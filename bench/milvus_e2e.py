@@ -2,7 +2,7 @@
 into a loopback Milvus Lite server and into the embedded store; the questions whose evidence lies in those articles
 are searched in both (top-10 overlap, query p50), and one is answered by `rag ask` from a second process.
 
-    python bench/milvus_e2e.py [--articles 40] [--engine local|ray] [--out bench/results/milvus_e2e.json]
+    python bench/milvus_e2e.py [--articles 40] [--questions 120] [--engine local|ray] [--out bench/results/milvus_e2e.json]
 
 Writes a JSON file of the figures; bench/results/milvus_retrieval.md and scale_out.md quote it.
 """
@@ -40,6 +40,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--articles", type=int, default=40)
     ap.add_argument("--engine", default="local", choices=["local", "ray"])
+    ap.add_argument("--questions", type=int, default=120, help="at most this many questions (the first ones)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "milvus_e2e.json")
     args = ap.parse_args()
     import rag as api
@@ -47,7 +48,7 @@ def main() -> None:
     corpus = json.loads((DATA / "corpus.json").read_text())[: args.articles]
     titles = {a["title"] for a in corpus}
     questions = [q["query"] for q in json.loads((DATA / "MultiHopRAG.json").read_text())
-                 if q["evidence_list"] and all(e["title"] in titles for e in q["evidence_list"])]
+                 if q["evidence_list"] and all(e["title"] in titles for e in q["evidence_list"])][: args.questions]
     work = Path(tempfile.mkdtemp(prefix="milvus-e2e-"))
     sub = work / "corpus.json"
     sub.write_text(json.dumps(corpus))
