@@ -82,10 +82,12 @@ def test_seeds_through_a_loopback_server_answer_from_a_second_process(tmp_path):
         question = "What did Bulgaria's minister say about Russia and people smuggling gangs?"
         answer = json.loads(_rag("ask", question, "--index", uri, "--json").stdout)
         assert not answer["refused"] and answer["citations"]
-        with rag.Index.open(uri, create=False) as index:
+        with rag.Index.open(uri, create=False) as index, rag.Index.open(uri, create=False) as replica:
             for c in answer["citations"]:
                 assert index.get_article(c["article_id"]).text[c["start"]:c["end"]] == c["excerpt"]
             milvus_hits = index.search(question, k=10)
+            # `rag serve` replicas share the chat key through Milvus, so any of them reads a browser's chats
+            assert index.store.shared_secret() == replica.store.shared_secret() != ""
         # the same articles in the embedded store rank the same passages
         embedded = tmp_path / "embedded"
         _rag("index", "seeds/", "--index", str(embedded))

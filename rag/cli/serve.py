@@ -116,6 +116,16 @@ def _warm(index, model: str, options: dict) -> float:
     return time.perf_counter() - t0
 
 
+def _share_secret(idx, uploads: Path) -> None:
+    """Replicas on one Milvus index encrypt the browser's saved chats with one key, kept in Milvus: whichever
+    replica a browser reaches reads them (ui/chats.py reads the key from `<uploads>/.ui-secret`)."""
+    uploads.mkdir(parents=True, exist_ok=True)
+    secret = uploads / ".ui-secret"
+    fd = os.open(secret, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(idx.store.shared_secret())
+
+
 def serve(index: str | os.PathLike | None = None, host: str = "127.0.0.1", port: int = 7860,
           model: str = "extractive", base_url: str | None = None, seeds: str | os.PathLike = "seeds",
           auth: str | None = None, no_auth: bool = False) -> int:
@@ -145,6 +155,8 @@ def serve(index: str | os.PathLike | None = None, host: str = "127.0.0.1", port:
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no phoning home from an offline tool
     from ui.app import build_app
 
+    if not isinstance(where, Path):
+        _share_secret(idx, path / "uploads")
     demo = build_app(idx, model=model, model_options=options, upload_dir=path / "uploads")
     try:
         demo.launch(server_name=host, server_port=port, auth=login, share=False, inbrowser=False, quiet=True,

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..chunking import ChunkSettings, chunk_article
-from ..errors import MissingDependencyError, UserError
+from ..errors import MissingDependencyError, RagError, UserError
 from ..schema import Article, Chunk, Skipped
 from .indexer import ProgressFn, embedding_text
 from .inputs import iter_files, read_file
@@ -88,7 +88,13 @@ class RayEngine:
         self.ray = _ray()
         if not self.ray.is_initialized():
             kw = {"address": address} if address else {"num_cpus": os.cpu_count()}
-            self.ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False, **kw)
+            try:
+                self.ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False, **kw)
+            except Exception as e:  # noqa: BLE001 - ray raises bare Exception/ConnectionError/RuntimeError here
+                where = f"the Ray cluster at {address}" if address else "Ray on this machine"
+                first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+                raise RagError(f"could not start {where} ({first}); check `ray status`, free memory, or run without "
+                               "--engine ray") from None
         ctx = self.ray.data.DataContext.get_current()
         ctx.execution_options.preserve_order = True  # the local engine's order: first of two duplicates wins
         ctx.enable_progress_bars = False

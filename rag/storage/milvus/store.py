@@ -279,6 +279,20 @@ class MilvusStore(ChunkStore):
                 if (r["quotes"] or {}).get("version") != version
                 or (r["quotes"] or {}).get("hash") != r["content_hash"]]
 
+    def shared_secret(self, key: str = "ui_secret") -> str:
+        """A secret every process on this index shares (the chat's browser-state key: `rag serve` replicas behind a
+        load balancer must all read a browser's saved chats). Made by the first process that asks."""
+        import secrets
+
+        value = _read_meta(self.client, self.location, key)
+        if not value:
+            from .schema import PLACEHOLDER
+
+            self.client.upsert(self.names["meta"], [{"key": key, "value": secrets.token_urlsafe(24),
+                                                     "_v": PLACEHOLDER}])
+            value = _read_meta(self.client, self.location, key)  # two first starters: both read the last write
+        return value
+
     # ---- housekeeping --------------------------------------------------------------------------------------
     def persist(self) -> None:
         for name in self.names.values():
