@@ -18,7 +18,7 @@ from milvus_support import milvus_server
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "datasets" / "multihop-rag" / "corpus.json"
 HAVE = all(importlib.util.find_spec(m) is not None for m in ("ray", "pymilvus", "milvus_lite"))
-pytestmark = pytest.mark.skipif(not HAVE, reason="needs the ray and milvus extras: pip install 'article-rag[ray,milvus]'")
+needs_ray = pytest.mark.skipif(not HAVE, reason="needs the ray and milvus extras: pip install 'article-rag[ray,milvus]'")
 
 
 def _rag(*args: str) -> dict:
@@ -42,6 +42,20 @@ def _corpus(tmp_path: Path) -> Path:
     return docs
 
 
+def test_a_missing_ray_names_the_extra(tmp_path):
+    code = ("import sys; sys.modules['ray'] = None\n"  # as if ray were not installed
+            "import rag\n"
+            "try:\n"
+            f"    rag.Index.open({str(tmp_path / 'i')!r}, embedder=None).add(['seeds/'], engine='ray')\n"
+            "except rag.errors.MissingDependencyError as e:\n"
+            "    print(e)\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env,
+                         timeout=300).stdout
+    assert "is needed for rag index --engine ray" in out and "pip install 'article-rag[ray]'" in out
+
+
+@needs_ray
 def test_ray_ingestion_into_a_milvus_server_matches_the_local_engine(tmp_path):
     import rag
 
