@@ -101,3 +101,50 @@ def test_seeds_through_a_loopback_server_answer_from_a_second_process(tmp_path):
         listed = json.loads(_rag("list", "--index", uri, "--json").stdout)["articles"]
         _rag("remove", listed[0]["id"], "--index", uri)
         assert all(a["id"] != listed[0]["id"] for a in json.loads(_rag("list", "--index", uri, "--json").stdout)["articles"])
+
+
+@needs_milvus
+def test_a_killed_index_run_leaves_whole_articles_and_a_rerun_completes_it(tmp_path):
+    """Kill `rag index` (SIGKILL) once its first commit is visible in Milvus: readers then see only whole articles,
+    and a re-run ends with exactly the chunks of a run that was never killed (no duplicates, none missing)."""
+    import signal
+    import time
+
+    import rag
+
+    data = ROOT.parent / "shared" / "datasets" / "multihop-rag" / "corpus.json"
+    if not data.is_file():
+        pytest.skip("needs the MultiHop-RAG corpus beside the checkout")
+    corpus = tmp_path / "mh.json"
+    corpus.write_text(json.dumps(json.loads(data.read_text())[:12]))
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+    with milvus_server(tmp_path) as address:
+        uri = f"milvus://{address}/crash"
+        proc = subprocess.Popen([sys.executable, "-m", "rag.cli", "index", str(corpus), "--index", uri,
+                                 "--commit-every", "8"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 300
+            while time.monotonic() < deadline and proc.poll() is None:
+                try:
+                    with rag.Index.open(uri, create=False) as index:
+                        if index.stats()["articles"] > 0:
+                            break
+                except rag.errors.RagError:
+                    pass  # not created yet
+                time.sleep(0.5)
+            assert proc.poll() is None, "the run finished before it could be killed"
+            proc.send_signal(signal.SIGKILL)
+        finally:
+            proc.wait()
+        with rag.Index.open(uri, create=False) as index:
+            n_articles, n_chunks = index.stats()["articles"], index.stats()["chunks"]
+            assert 0 < n_articles < 12
+            listed = {a.id: a.chunks for a in index.articles()}
+            for aid in listed:  # every article a reader sees is whole: its text and all its chunks
+                assert index.get_article(aid) is not None and listed[aid] > 0
+        _rag("index", str(corpus), "--index", uri)
+        _rag("index", str(corpus), "--index", str(tmp_path / "embedded"))
+        listing = lambda where: {a["id"]: a["chunks"] for a in  # noqa: E731
+                                 json.loads(_rag("list", "--index", where, "--json").stdout)["articles"]}
+        assert listing(uri) == listing(str(tmp_path / "embedded"))

@@ -51,7 +51,7 @@ def _client(loc: MilvusLocation):
     logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
     logging.getLogger("grpc._server").setLevel(logging.CRITICAL)
     try:
-        return MilvusClient(uri=loc.uri, timeout=10)
+        return MilvusClient(uri=loc.uri, timeout=30)  # a refused connection fails at once; 30 s is for a busy server
     except Exception as e:  # noqa: BLE001 - pymilvus raises its own and grpc's errors; all mean "cannot reach it"
         raise RagError(f"cannot reach Milvus at {loc.spec} ({str(e).splitlines()[0][:200]}); start the server or "
                        "check the URI") from None
