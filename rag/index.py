@@ -18,14 +18,38 @@ from .retrieval import RetrievalConfig, Retriever, check_query
 from .retrieval.filters import check as check_filters
 from .retrieval.timeframe import TimeIntent, narrow, newest_first, time_intent
 from .schema import Answer, Article, Hit, IndexReport
-from .storage import Store
+from .storage import ChunkStore, Store
+from .storage.location import MilvusLocation, parse_location
 from .tokens import TOKENIZER_NAME
 
 DEFAULT_INDEX = "index"
 
 
 def default_index_path() -> Path:
+    """The default index folder ($RAG_INDEX or ./index), for the tools that work on the embedded store's files."""
     return Path(os.environ.get("RAG_INDEX") or DEFAULT_INDEX)
+
+
+def index_location(spec: str | os.PathLike | None = None) -> Path | MilvusLocation:
+    """Where the index named by `spec` (or $RAG_INDEX, or ./index) lives: a folder, or a Milvus URI
+    (rag/storage/location.py: `milvus://HOST:PORT/COLLECTION`, `milvus-lite:///path/file.db`)."""
+    return parse_location(spec if spec is not None else (os.environ.get("RAG_INDEX") or DEFAULT_INDEX))
+
+
+def index_exists(where: Path | MilvusLocation) -> bool:
+    if isinstance(where, MilvusLocation):
+        from .storage.milvus.store import MilvusStore
+
+        return MilvusStore.exists(where)
+    return Store.exists(where)
+
+
+def _open_store(where: Path | MilvusLocation, manifest: dict | None, create: bool) -> ChunkStore:
+    if isinstance(where, MilvusLocation):
+        from .storage.milvus.store import MilvusStore
+
+        return MilvusStore.open(where, manifest=manifest, create=create)
+    return Store.open(where, manifest=manifest, create=create)
 
 
 @dataclass(frozen=True)
@@ -51,7 +75,7 @@ class Index:
     >>> index.search("Bulgaria Russia intelligence", k=5)
     """
 
-    def __init__(self, store: Store, *, embedder_name: str, chunking: ChunkSettings, retrieval: RetrievalConfig):
+    def __init__(self, store: ChunkStore, *, embedder_name: str, chunking: ChunkSettings, retrieval: RetrievalConfig):
         self._store = store
         self.path = store.root
         self.embedder_name = embedder_name
@@ -60,7 +84,7 @@ class Index:
         self._retriever = Retriever(store, lambda q: self.embedder.embed_query(q), retrieval)
 
     @property
-    def store(self) -> Store:
+    def store(self) -> ChunkStore:
         """The store under this index (for tools and tests that inspect it; the API above is the stable one)."""
         return self._store
 
@@ -78,20 +102,23 @@ class Index:
              chunking: ChunkSettings | None = None, retrieval: RetrievalConfig | None = None) -> "Index":
         """Open the index at `path` (default `index/` or $RAG_INDEX); create an empty one there if `create`.
 
+        `path` is a folder (the embedded SQLite + FAISS store) or a Milvus URI: `milvus://HOST:PORT/COLLECTION`
+        (a Milvus server or a loopback Milvus Lite server) or `milvus-lite:///abs/path/file.db`.
         An existing index keeps the embedder and chunk settings it was built with; asking for a different
         embedder raises IndexMismatchError.
         """
-        root = Path(path) if path is not None else default_index_path()
+        root = index_location(path)
         chunking = chunking or ChunkSettings()
-        if not create and not Store.exists(root):
+        exists = index_exists(root)
+        if not create and not exists:
             raise IndexNotFoundError(f"no index at {root}; build one with: rag index PATH --index {root}")
         expected = None
-        if embedder is not None or not Store.exists(root):
+        if embedder is not None or not exists:
             emb = get_embedder(embedder or DEFAULT_EMBEDDER)
             expected = {"embedder": emb.id, "tokenizer": TOKENIZER_NAME}
-            if not Store.exists(root):
+            if not exists:
                 expected.update(cls._build_manifest(emb, chunking))
-        store = Store.open(root, manifest=expected, create=create)
+        store = _open_store(root, expected, create)
         m = store.manifest
         chunking = ChunkSettings(m["chunk_tokens"], m["overlap_tokens"])
         return cls(store, embedder_name=m["embedder"], chunking=chunking, retrieval=retrieval or RetrievalConfig())
@@ -123,7 +150,10 @@ class Index:
     def warm(self) -> None:
         """Load the embedder and the vectors now rather than on the first query."""
         self.embedder.embed_query("warm up")
-        self._store.vectors()
+        if isinstance(self._store, Store):
+            self._store.vectors()
+        else:
+            self._store.warm()
 
     def close(self) -> None:
         self._store.close()
@@ -138,17 +168,21 @@ class Index:
     def add(self, paths: Iterable[str | os.PathLike] | str | os.PathLike, *, prune: bool = False,
             progress: ProgressFn | None = None, lock_timeout: float = 60.0,
             commit_every: int = COMMIT_EVERY_CHUNKS, max_file_bytes: int = MAX_FILE_BYTES,
-            follow_links: bool = False, include_code: bool = False) -> IndexReport:
+            follow_links: bool = False, include_code: bool = False, engine: str = "local",
+            ray_address: str | None = None, ray_actors: int | None = None) -> IndexReport:
         """Ingest, chunk, embed and store the articles under `paths`.
 
         Unchanged articles (same content hash) are skipped; changed ones are replaced; unreadable inputs are
         reported in `skipped`. With `prune`, articles that came from files under `paths` that no longer exist
         (or records no longer in their file) are removed. Work is committed whenever about `commit_every` chunks
         are embedded (whole articles only), so an interrupted run keeps what it finished and a re-run completes it.
+        `engine="ray"` runs reading, chunking and embedding as a Ray Data pipeline (local Ray, or the cluster at
+        `ray_address`, with `ray_actors` embedding actors); same ids, rules and report.
         """
         return self._indexer.add(paths, prune=prune, progress=progress, lock_timeout=lock_timeout,
                                  commit_every=commit_every, max_file_bytes=max_file_bytes,
-                                 follow_links=follow_links, include_code=include_code)
+                                 follow_links=follow_links, include_code=include_code, engine=engine,
+                                 ray_address=ray_address, ray_actors=ray_actors)
 
     def remove(self, ids: Iterable[str], *, lock_timeout: float = 60.0) -> list[str]:
         """Delete articles by id; returns the ids that existed. Unknown ids raise UserError naming them."""
@@ -241,4 +275,5 @@ def _check_k(k: int | None) -> None:
         raise UserError(f"k must be a whole number of at least 1, not {k!r}")
 
 
-__all__ = ["Index", "ArticleInfo", "default_index_path", "embedding_text", "origin_file"]
+__all__ = ["Index", "ArticleInfo", "default_index_path", "embedding_text", "index_exists", "index_location",
+           "origin_file"]

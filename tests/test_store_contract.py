@@ -1,14 +1,26 @@
 """One checklist for every backend of the store contract (rag/storage/base.py), txtai's `runTests` shape: the
 exact NumPy reference, the embedded SQLite + FAISS store with a flat index, and the same with an IVF index (its
-threshold lowered so that 600 chunks cross it). Synthetic clustered unit vectors; no model is loaded."""
+threshold lowered so that 600 chunks cross it); Milvus through an embedded Milvus Lite file and through a loopback
+`milvus-lite server` (the stand-in for a cluster). Synthetic clustered unit vectors; no model is loaded."""
 
 from __future__ import annotations
+
+import hashlib
+import importlib.util
 
 import numpy as np
 import pytest
 
 from rag.schema import Article, Chunk
 from rag.storage import ChunkStore, ExactStore, Filters, Store, VectorPolicy
+from rag.storage.location import parse_location
+
+from milvus_support import milvus_server
+
+HAS_MILVUS = importlib.util.find_spec("pymilvus") is not None and importlib.util.find_spec("milvus_lite") is not None
+needs_milvus = pytest.mark.skipif(not HAS_MILVUS, reason="Milvus backend: pip install 'article-rag[milvus]'")
+KINDS = ["exact", "faiss-flat", "faiss-ivf", pytest.param("milvus-lite", marks=needs_milvus),
+         pytest.param("milvus-server", marks=needs_milvus)]
 
 DIM = 32
 N_ARTICLES, PER = 60, 10
@@ -44,9 +56,18 @@ CORPUS = _corpus()
 ARTICLES = {a.id: a for a, _, _ in CORPUS}
 
 
-def _open(kind: str, root, create: bool = True) -> ChunkStore:
+def _open(kind: str, root, create: bool = True, server: str = "") -> ChunkStore:
     if kind == "exact":
         return ExactStore.open(root, dim=DIM, manifest=MANIFEST)
+    if kind.startswith("milvus"):
+        from rag.storage.milvus.store import MilvusStore
+
+        if kind == "milvus-lite":
+            root.mkdir(parents=True, exist_ok=True)
+            uri = f"milvus-lite://{root}/store.db"
+        else:  # one server for the module, one collection per test
+            uri = f"milvus://{server}/t{hashlib.sha1(str(root).encode()).hexdigest()[:12]}"
+        return MilvusStore.open(parse_location(uri), manifest=MANIFEST if create else None, create=create)
     policy = VectorPolicy(flat_max=100 if kind == "faiss-ivf" else VectorPolicy().flat_max)
     return Store.open(root, manifest=MANIFEST if create else None, create=create, policy=policy)
 
@@ -56,13 +77,24 @@ def _fill(store: ChunkStore) -> None:
         store.upsert(a, chunks, vecs)
 
 
-@pytest.fixture(params=["exact", "faiss-flat", "faiss-ivf"])
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    if not HAS_MILVUS:
+        yield ""
+        return
+    with milvus_server(tmp_path_factory.mktemp("milvus")) as address:
+        yield address
+
+
+@pytest.fixture(params=KINDS)
 def backend(request, tmp_path):
-    store = _open(request.param, tmp_path / "store")
+    kind = request.param
+    address = request.getfixturevalue("server") if kind == "milvus-server" else ""
+    store = _open(kind, tmp_path / "store", server=address)
     _fill(store)
-    if request.param != "exact":
-        assert store.vectors().kind == request.param.split("-")[1]  # the kind this case claims to test
-    yield request.param, store, tmp_path / "store"
+    if kind.startswith("faiss"):
+        assert store.vectors().kind == kind.split("-")[1]  # the kind this case claims to test
+    yield kind, store, tmp_path / "store", address
     store.close()
 
 
@@ -86,14 +118,14 @@ def _keys(store: ChunkStore, results) -> list[tuple[str, int]]:
 
 
 def test_count_and_record(backend):
-    _, store, _ = backend
+    _, store, *_ = backend
     assert store.count() == N_ARTICLES * PER
     record = store.record()
     assert record["dim"] == DIM and record["embedder"] == "test/synthetic" and record["backend"]
 
 
 def test_delete_by_article(backend):
-    _, store, _ = backend
+    _, store, *_ = backend
     q = CORPUS[3][2][0]
     assert _keys(store, store.dense_search(q, 1))[0][0] == "a3"
     assert store.delete("a3") == PER
@@ -104,7 +136,7 @@ def test_delete_by_article(backend):
 
 
 def test_upsert_replaces_an_article(backend):
-    _, store, _ = backend
+    _, store, *_ = backend
     a, chunks, vecs = CORPUS[4]
     old = {c for c, _ in store.keyword_search(["w4x0", "w4x9"], 10)}
     new_ids = store.upsert(a, chunks[:3], vecs[:3])
@@ -123,7 +155,7 @@ def test_upsert_replaces_an_article(backend):
     Filters(sources=("Outlet 0",), dates=("2023-11-20", "2023-10-01")),
 ])
 def test_filters_are_exact(backend, f):
-    _, store, _ = backend
+    _, store, *_ = backend
     passing = {(a.id, c.start) for a, chunks, _ in CORPUS if f.admits(a.source, a.published_at) for c in chunks}
     assert passing  # each case selects something
     everything = N_ARTICLES * PER
@@ -137,7 +169,7 @@ def test_filters_are_exact(backend, f):
 
 
 def test_k_larger_than_count(backend):
-    _, store, _ = backend
+    _, store, *_ = backend
     n = store.count()
     dense = store.dense_search(_queries(1)[0], n * 3)
     assert len(dense) == n and len({c for c, _ in dense}) == n
@@ -149,7 +181,7 @@ def test_k_larger_than_count(backend):
 
 
 def test_keyword_search_finds_the_rare_term_first(backend):
-    _, store, _ = backend
+    _, store, *_ = backend
     for i, j in [(0, 0), (17, 4), (59, 9)]:
         hits = store.keyword_search([f"w{i}x{j}", "common"], 5)
         assert _keys(store, hits[:1]) == [(f"a{i}", CORPUS[i][1][j].start)]
@@ -157,12 +189,12 @@ def test_keyword_search_finds_the_rare_term_first(backend):
 
 
 def test_persist_and_reopen(backend):
-    kind, store, root = backend
+    kind, store, root, address = backend
     qs = _queries(5)
     before = [_keys(store, store.dense_search(q, 10)) for q in qs]
     store.persist()
     store.close()
-    again = _open(kind, root, create=False)
+    again = _open(kind, root, create=False, server=address)
     try:
         assert again.count() == N_ARTICLES * PER
         assert [_keys(again, again.dense_search(q, 10)) for q in qs] == before
@@ -172,7 +204,7 @@ def test_persist_and_reopen(backend):
 
 
 def test_recall_against_the_exact_backend(backend, reference):
-    kind, store, _ = backend
+    kind, store, *_ = backend
     recalls = []
     for q in _queries(40, seed=11):
         want = set(_keys(reference, reference.dense_search(q, 10)))
@@ -183,7 +215,7 @@ def test_recall_against_the_exact_backend(backend, reference):
 
 
 def test_articles_sources_and_generation(backend):
-    _, store, _ = backend
+    _, store, *_ = backend
     got = store.get_articles(["a7", "a8", "missing"])
     assert set(got) == {"a7", "a8"} and got["a7"] == ARTICLES["a7"]
     assert store.sources() == [("Outlet 0", 20), ("Outlet 1", 19), ("Outlet 2", 20), ("Rare Outlet", 1)]
@@ -195,7 +227,7 @@ def test_articles_sources_and_generation(backend):
 def test_the_retriever_runs_on_the_backend(backend):
     from rag.retrieval import RetrievalConfig, Retriever
 
-    _, store, _ = backend
+    _, store, *_ = backend
     target = CORPUS[5][2][2]  # the vector of chunk 2 of article a5
     retriever = Retriever(store, lambda _q: target, RetrievalConfig())
     hits = retriever.search("w5x2 common", k=3)

@@ -19,10 +19,9 @@ def _err(msg: str) -> None:
 
 
 def _open(args, *, create: bool = False):
-    from ..index import Index, default_index_path
+    from ..index import Index, index_location
 
-    path = Path(args.index) if args.index else default_index_path()
-    return Index.open(path, create=create)
+    return Index.open(index_location(args.index), create=create)
 
 
 class _Progress:
@@ -48,10 +47,11 @@ class _Progress:
 
 
 def cmd_index(args) -> int:
-    from ..index import default_index_path
+    from ..index import index_exists, index_location
     from ..ingest.indexer import check_inputs
 
-    if not (Path(args.index) if args.index else default_index_path()).exists():
+    where = index_location(args.index)
+    if not (where.exists() if isinstance(where, Path) else index_exists(where)):
         # before the index is created: a typo or an empty folder must not leave an empty index behind
         check_inputs(args.paths, follow_links=args.follow_links, include_code=args.include_code, first_only=True)
     index = _open(args, create=True)
@@ -59,7 +59,8 @@ def cmd_index(args) -> int:
     try:
         report = index.add(args.paths, prune=args.prune, progress=progress, commit_every=args.commit_every,
                            max_file_bytes=args.max_file_mb * 1_000_000, follow_links=args.follow_links,
-                           include_code=args.include_code)
+                           include_code=args.include_code, engine=args.engine, ray_address=args.ray_address,
+                           ray_actors=args.ray_actors)
     finally:
         progress.close()
     if args.json:
@@ -297,10 +298,14 @@ def cmd_doctor(args) -> int:
     from .doctor import run_checks
 
     if args.fix:
-        from ..index import default_index_path
+        from ..index import index_location
         from ..storage.integrity import repair
 
-        rep = repair(Path(args.index) if args.index else default_index_path())
+        where = index_location(args.index)
+        if not isinstance(where, Path):
+            raise UserError(f"rag doctor --fix repairs the embedded store's files; {where} is a Milvus index, which "
+                            "Milvus itself keeps (rebuild a lost collection with: rag index PATH --index URI)")
+        rep = repair(where)
         for action in rep.actions:
             print(f"[fix ] {action}")
         print(f"[fix ] index {rep.root}: {rep.articles} articles after repair")

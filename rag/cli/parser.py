@@ -39,8 +39,9 @@ def _positive_int(value: str) -> int:
 
 
 def _index_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--index", metavar="DIR", default=None,
-                   help="index directory (default: $RAG_INDEX or ./index)")
+    p.add_argument("--index", metavar="DIR|URI", default=None,
+                   help="index directory (default: $RAG_INDEX or ./index), or a Milvus index: "
+                        "milvus://HOST:PORT/COLLECTION or milvus-lite:///path/file.db")
 
 
 def _model_args(p: argparse.ArgumentParser) -> None:
@@ -81,6 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--follow-links", action="store_true",
                    help="follow symbolic links that lead out of the given folders (default: skip them)")
     p.add_argument("--include-code", action="store_true", help="also index source-code files (.py, .js, ...)")
+    p.add_argument("--engine", choices=["local", "ray"], default="local",
+                   help="local (default) or ray: read, chunk and embed as a Ray Data pipeline (extra: ray)")
+    p.add_argument("--ray-address", metavar="ADDR", default=None,
+                   help="with --engine ray: the Ray cluster to join (default: start Ray on this machine)")
+    p.add_argument("--ray-actors", type=_positive_int, default=None, metavar="N",
+                   help="with --engine ray: embedding actors (default: half the cluster's CPUs)")
     p.add_argument("--json", action="store_true", help="print a JSON report")
 
     p = sub.add_parser("search", help="show the passages that best match a query")
@@ -179,6 +186,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as e:
+        # a Milvus server that went away or refused a request mid-command: one line, not a gRPC traceback
+        if not type(e).__module__.startswith(("pymilvus", "grpc")):
+            raise
+        where = getattr(args, "index", None) or os.environ.get("RAG_INDEX") or "index"
+        print(f"error: Milvus at {where}: {str(e).splitlines()[0][:300]}; check that the server is up",
+              file=sys.stderr)
+        return 1
     except BrokenPipeError:
         return 0
 

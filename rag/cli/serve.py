@@ -12,6 +12,7 @@ import importlib.util
 import ipaddress
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -115,18 +116,31 @@ def _warm(index, model: str, options: dict) -> float:
     return time.perf_counter() - t0
 
 
+def _share_secret(idx, uploads: Path) -> None:
+    """Replicas on one Milvus index encrypt the browser's saved chats with one key, kept in Milvus: whichever
+    replica a browser reaches reads them (ui/chats.py reads the key from `<uploads>/.ui-secret`)."""
+    uploads.mkdir(parents=True, exist_ok=True)
+    secret = uploads / ".ui-secret"
+    fd = os.open(secret, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(idx.store.shared_secret())
+
+
 def serve(index: str | os.PathLike | None = None, host: str = "127.0.0.1", port: int = 7860,
           model: str = "extractive", base_url: str | None = None, seeds: str | os.PathLike = "seeds",
           auth: str | None = None, no_auth: bool = False) -> int:
     """Open (or build) the index and serve the chat until interrupted. Returns the exit status."""
-    from ..index import Index, default_index_path
+    from ..index import Index, index_location
 
     login = check_bind(host, auth, no_auth)
-    path = Path(index) if index else default_index_path()
+    where = index_location(index)
+    # uploads are files on this machine: beside an embedded index; for a Milvus index (replicas share nothing but
+    # Milvus) in a local scratch folder, whose files are indexed into Milvus like any other
+    path = where if isinstance(where, Path) else Path(tempfile.gettempdir()) / f"rag-{where.collection}"
     if importlib.util.find_spec("gradio") is None:
         raise MissingDependencyError("gradio", "ui", "the browser chat")
 
-    idx = Index.open(path, create=True)
+    idx = Index.open(where, create=True)
     _ensure_built(idx, seeds)
     options = {"base_url": base_url} if base_url else {}
     took = _warm(idx, model, options)
@@ -141,7 +155,9 @@ def serve(index: str | os.PathLike | None = None, host: str = "127.0.0.1", port:
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no phoning home from an offline tool
     from ui.app import build_app
 
-    demo = build_app(idx, model=model, model_options=options)
+    if not isinstance(where, Path):
+        _share_secret(idx, path / "uploads")
+    demo = build_app(idx, model=model, model_options=options, upload_dir=path / "uploads")
     try:
         demo.launch(server_name=host, server_port=port, auth=login, share=False, inbrowser=False, quiet=True,
                     show_error=False, prevent_thread_lock=True)

@@ -64,14 +64,25 @@ class Indexer:
     def add(self, paths: Iterable[str | os.PathLike] | str | os.PathLike, *, prune: bool = False,
             progress: ProgressFn | None = None, lock_timeout: float = 60.0,
             commit_every: int = COMMIT_EVERY_CHUNKS, max_file_bytes: int = MAX_FILE_BYTES,
-            follow_links: bool = False, include_code: bool = False) -> IndexReport:
+            follow_links: bool = False, include_code: bool = False, engine: str = "local",
+            ray_address: str | None = None, ray_actors: int | None = None) -> IndexReport:
+        """`engine="ray"` reads, chunks and embeds as a Ray Data pipeline (rag.ingest.ray_engine); the rules
+        (ids, skips, unchanged/updated, prune, commits of whole articles) are the same."""
         if isinstance(paths, (str, os.PathLike)):
             paths = [paths]
         paths = [Path(p) for p in paths]
         if commit_every < 1 or max_file_bytes < 1:
             raise UserError("commit_every and max_file_bytes must be at least 1")
-        items = check_inputs(paths, max_file_bytes=max_file_bytes, follow_links=follow_links,
-                             include_code=include_code)
+        if engine not in ("local", "ray"):
+            raise UserError(f"unknown engine {engine!r}: use local or ray")
+        walk = {"max_file_bytes": max_file_bytes, "follow_links": follow_links, "include_code": include_code}
+        if engine == "ray":
+            from .ray_engine import RayEngine
+
+            ray = RayEngine(address=ray_address, actors=ray_actors)
+            items = ray.read(paths, **walk)
+        else:
+            items = check_inputs(paths, **walk)
         with self._lock, self.store.writer(lock_timeout=lock_timeout) as w:
             hashes = self.store.article_hashes()
             seen: dict[str, Article] = {}
@@ -85,33 +96,43 @@ class Indexer:
                     seen[item.id] = item
             todo = [a for a in seen.values() if hashes.get(a.id) != a.content_hash]
             unchanged = len(seen) - len(todo)
-            pieces = []
-            for a in todo:
-                chunks = chunk_article(a, self.chunking)
-                if chunks:
-                    pieces.append((a, chunks))
-                else:
-                    skipped.append(Skipped(a.origin, "no text left after cleaning"))
-            added = sum(1 for a, _ in pieces if a.id not in hashes)
-            updated = len(pieces) - added
-            total = sum(len(c) for _, c in pieces)
-            done = 0
-            batch: list[tuple[Article, list[Chunk]]] = []
-            for a, chunks in pieces:
-                batch.append((a, chunks))
-                if sum(len(c) for _, c in batch) >= commit_every:
-                    done = self._embed_and_write(w, batch, done, total, progress)
-                    batch = []
-            if batch:
-                done = self._embed_and_write(w, batch, done, total, progress)
+            if engine == "ray":
+                written, done, empty = ray.chunk_embed_write(
+                    todo, self.chunking, self.embedder(), lambda batch: self._write(w, batch), commit_every,
+                    progress)
+            else:
+                written, done, empty = self._chunk_embed_write(w, todo, commit_every, progress)
+            skipped += [Skipped(a.origin, "no text left after cleaning") for a in empty]
+            added = sum(1 for a in written if a.id not in hashes)
+            updated = len(written) - added
             removed = self._prune(w, paths, set(seen)) if prune else 0
-            self._backfill_quotes(w, {a.id for a, _ in pieces})
+            self._backfill_quotes(w, {a.id for a in written})
             w.commit()
-            from ..storage.integrity import record_sources  # what `rag doctor --fix` re-reads if SQLite is lost
+            if isinstance(self.store, Store):
+                from ..storage.integrity import record_sources  # what `rag doctor --fix` re-reads if SQLite is lost
 
-            record_sources(self.store.root, [p for p in paths if os.path.lexists(p)])
+                record_sources(self.store.root, [p for p in paths if os.path.lexists(p)])
         return IndexReport(added=added, updated=updated, unchanged=unchanged, removed=removed,
                            chunks_embedded=done, skipped=tuple(skipped))
+
+    def _chunk_embed_write(self, w, todo: list[Article], commit_every: int, progress: ProgressFn | None
+                           ) -> tuple[list[Article], int, list[Article]]:
+        """Chunk, embed and write `todo` in commits of whole articles; (written, chunks embedded, no chunks)."""
+        pieces, empty = [], []
+        for a in todo:
+            chunks = chunk_article(a, self.chunking)
+            (pieces.append((a, chunks)) if chunks else empty.append(a))
+        total = sum(len(c) for _, c in pieces)
+        done = 0
+        batch: list[tuple[Article, list[Chunk]]] = []
+        for a, chunks in pieces:
+            batch.append((a, chunks))
+            if sum(len(c) for _, c in batch) >= commit_every:
+                done = self._embed_and_write(w, batch, done, total, progress)
+                batch = []
+        if batch:
+            done = self._embed_and_write(w, batch, done, total, progress)
+        return [a for a, _ in pieces], done, empty
 
     def _backfill_quotes(self, w, written: set[str]) -> None:
         # articles indexed before quotes existed (or by an older extractor) get them now: text only, no embedding
@@ -128,12 +149,18 @@ class Indexer:
                 progress("embed", base + n, total)
 
         vecs = self.embedder().embed(texts, progress=step)
-        i = 0
+        items, i = [], 0
         for a, chunks in batch:
-            w.put_article(a, chunks, vecs[i : i + len(chunks)], found=(extract_quotes(a.text), QUOTES_VERSION))
+            items.append((a, chunks, vecs[i : i + len(chunks)]))
             i += len(chunks)
-        w.commit()
+        self._write(w, items)
         return done + len(texts)
+
+    @staticmethod
+    def _write(w, items: Sequence[tuple[Article, Sequence[Chunk], object]]) -> None:
+        """Write whole articles (with their quotes) and commit them together."""
+        w.put_articles([(a, chunks, vecs, (extract_quotes(a.text), QUOTES_VERSION)) for a, chunks, vecs in items])
+        w.commit()
 
     def _prune(self, w, paths: Sequence[Path], seen_ids: set[str]) -> int:
         roots = [str(p.resolve()) for p in paths]

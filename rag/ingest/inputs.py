@@ -30,7 +30,8 @@ from .formats import BadRecord, Draft, decode_text, parse_json, parse_jsonl, par
 from .html import parse_html
 from ..schema import Article, Skipped
 
-__all__ = ["IngestResult", "article_id", "content_hash", "iter_inputs", "load", "clean_text", "safe_path"]
+__all__ = ["IngestResult", "article_id", "content_hash", "iter_files", "iter_inputs", "load", "clean_text",
+           "read_file", "safe_path"]
 
 TEXT_EXTENSIONS = frozenset({".txt", ".text", ".md", ".markdown"})
 HTML_EXTENSIONS = frozenset({".html", ".htm", ".xhtml"})
@@ -82,6 +83,17 @@ def iter_inputs(paths: Iterable[str | os.PathLike] | str | os.PathLike, *,
     Inside folders, symbolic links are followed only to targets inside the given paths (a link to /etc/passwd is
     skipped with a reason) unless `follow_links`; a file reached twice (two links, a hard link) is read once.
     Source code (.py, .js, ...) is skipped with a reason unless `include_code`."""
+    for item in iter_files(paths, follow_links=follow_links, include_code=include_code):
+        if isinstance(item, Skipped):
+            yield item
+        else:
+            yield from read_file(item, max_file_bytes)
+
+
+def iter_files(paths: Iterable[str | os.PathLike] | str | os.PathLike, *, follow_links: bool = False,
+               include_code: bool = False) -> Iterator[str | Skipped]:
+    """The walking half of `iter_inputs`: each file to read (its path as walked), or a Skipped, in the same order.
+    A distributed reader (rag.ingest.ray_engine) walks here and reads each file with `read_file` elsewhere."""
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     paths = [os.fspath(p) for p in paths]
@@ -105,8 +117,13 @@ def iter_inputs(paths: Iterable[str | os.PathLike] | str | os.PathLike, *,
                 continue
             if key is not None:
                 read[key] = shown
-            for item in _read_file(shown, max_file_bytes):
-                yield Skipped(safe_path(item.path), item.reason) if isinstance(item, Skipped) else item
+            yield shown
+
+
+def read_file(shown: str, max_file_bytes: int = 50_000_000) -> Iterator[Article | Skipped]:
+    """The articles of one file (as `iter_inputs` reads it), or Skipped entries that say why not."""
+    for item in _read_file(shown, max_file_bytes):
+        yield Skipped(safe_path(item.path), item.reason) if isinstance(item, Skipped) else item
 
 
 def safe_path(path: str) -> str:

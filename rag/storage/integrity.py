@@ -414,9 +414,14 @@ def iter_rows(conn: sqlite3.Connection, table: str, columns: str) -> Iterator[tu
 
 def index_checks(index_path: str | os.PathLike | None, *, full: bool = False) -> Iterator[tuple[str, str, str]]:
     """The index lines of `rag doctor`: (ok|warn|fail, what, the command that fixes it)."""
-    from ..index import default_index_path
+    from ..index import index_location
 
-    root = Path(index_path) if index_path else default_index_path()
+    root = index_location(index_path)
+    if not isinstance(root, Path):
+        from .milvus.doctor import milvus_checks
+
+        yield from milvus_checks(root)
+        return
     if not Store.exists(root):
         yield "warn", f"no index at {root}", f"rag index seeds/ --index {root}"
         return
@@ -432,3 +437,4 @@ def index_checks(index_path: str | os.PathLike | None, *, full: bool = False) ->
             f"{report.vectors} vectors ({report.compared} compared with SQLite)")
         yield "ok", (f"index {root}: {report.articles} articles, {report.chunks} chunks, {vectors}; "
                      f"SQLite {how} ok, manifest ok"), ""
+

@@ -85,6 +85,11 @@ class Writer:
             quotes.put(self.conn, article, *found)
         return ids
 
+    def put_articles(self, items: Sequence[tuple[Article, Sequence[Chunk], np.ndarray, tuple[Sequence, int] | None]]
+                     ) -> list[list[int]]:
+        """`put_article` for each (article, chunks, vectors, found) (a Milvus writer sends a batch at once)."""
+        return [self.put_article(a, c, v, found=f) for a, c, v, f in items]
+
     def commit(self) -> None:
         if not self._pending:
             return
