@@ -3,6 +3,6 @@ check, refusal); citations.py holds the evidence pool and verifies [n] markers; 
 and defuses injected instructions; extractive.py is the default answerer (no LLM: verbatim sentences); chat.py
 rewrites follow-ups into standalone questions."""
 
-from .answer import DEFAULT_K, GATE_COVERAGE, REFUSAL, Evidence, answer, answer_stream, assess
+from .answer import DEFAULT_K, GATE_COVERAGE, REFUSAL, Answerer, Evidence, answer, answer_stream, assess
 
-__all__ = ["answer", "answer_stream", "assess", "Evidence", "DEFAULT_K", "GATE_COVERAGE", "REFUSAL"]
+__all__ = ["Answerer", "answer", "answer_stream", "assess", "Evidence", "DEFAULT_K", "GATE_COVERAGE", "REFUSAL"]
