@@ -20,13 +20,13 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import rag  # noqa: E402
 from injection_set import CORPUS, build_cases, load_wordings, run_cases, write_case_files  # noqa: E402
-from reliability_support import update_results  # noqa: E402
+from bench.harness.results import update_results  # noqa: E402
 
 CLAIM = "the chief engineer of the Calder Water Board is Elena Voss"
 

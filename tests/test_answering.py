@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 import rag
-from rag.answering import GATE_COVERAGE, answer, answer_stream, assess
+from rag.answering import GATE_COVERAGE, answer_stream, assess
 from rag.answering.answer import Answerer
 from rag.answering.citations import Pool, passages_from_hits
 from rag.errors import ModelSpecError, QueryError

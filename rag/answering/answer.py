@@ -125,12 +125,7 @@ class Answerer:
         return [s for s, _ in self.catalog.sources()]
 
     def answer(self, question: str, **options) -> Answer:
-        final = None
-        for item in self.stream(question, **options):
-            if isinstance(item, Answer):
-                final = item
-        assert final is not None
-        return final
+        return final_answer(self.stream(question, **options))
 
     def stream(self, question: str, *, model: str | Model = "extractive", k: int | None = None, sources=None,
                date_from: str | None = None, date_to: str | None = None, history: Sequence = (),
@@ -234,6 +229,16 @@ class Answerer:
             return None
         return AnswerLayer.build(pool, question, query, embedder=self._embedder(), outlets=self._outlets(),
                                  lexical_ok=evidence.sufficient, lexical_coverage=evidence.coverage, weights=weights)
+
+
+def final_answer(stream: Iterator[str | Answer]) -> Answer:
+    """The Answer a stream ends with (the text pieces before it are for surfaces that show them as they come)."""
+    final = None
+    for item in stream:
+        if isinstance(item, Answer):
+            final = item
+    assert final is not None
+    return final
 
 
 def _checked_fallback(base: Answer, pool: Pool, layer: AnswerLayer | None, raw: str, question: str,
