@@ -59,7 +59,7 @@ def natural_dev(path: Path) -> list[dict]:
 
 def collect(args) -> None:
     import rag
-    from rag.answering.answer import assess, _layer
+    from rag.answering.answer import assess
     from rag.answering.citations import Pool, passages_from_hits
     from rag.evaluation.accuracy import answer_correct
 
@@ -79,7 +79,7 @@ def collect(args) -> None:
         hits = index.search(q["question"], k=args.k)
         pool = Pool(passages_from_hits(hits))
         ev = assess(pool, q["question"], q["question"])
-        layer = _layer(index, pool, q["question"], q["question"], ev)
+        layer = index.answerer.layer(pool, q["question"], q["question"], ev)
         row = dict(q, lexical_ok=ev.sufficient, lexical=ev.coverage)
         if layer is not None:
             top = layer.view.scores()[:5]

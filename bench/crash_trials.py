@@ -23,14 +23,16 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import rag  # noqa: E402
-from reliability_support import (Kill, assert_complete, full_disk_check, hostile_run, kill_run, kill_schedule,  # noqa: E402
-                                 read_only_check, reference_build, run_cli, timed_run, update_results,
-                                 verify_after_kill, write_corpus)
+from bench.harness.cli import run_cli  # noqa: E402
+from bench.harness.corpus import write_corpus  # noqa: E402
+from bench.harness.crash import Kill, full_disk_check, hostile_run, kill_run, kill_schedule, read_only_check, timed_run
+from bench.harness.inspection import assert_complete, reference_build, verify_after_kill  # noqa: E402
+from bench.harness.results import update_results  # noqa: E402
 
 COMMIT_EVERY = 4
 PARALLEL = 2

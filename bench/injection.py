@@ -18,12 +18,13 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import rag  # noqa: E402
-from reliability_support import INJECTION_DIR, load_injection_questions, run_injection_attempts, update_results  # noqa: E402
+from bench.harness.injection import INJECTION_DIR, load_injection_questions, run_injection_attempts  # noqa: E402
+from bench.harness.results import update_results  # noqa: E402
 
 
 def main() -> int:

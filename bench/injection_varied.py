@@ -1,6 +1,6 @@
 """Injected claims on a varied set: 72 instruction wordings (English registers, German, French, Spanish; 24 held
 out from tuning rag/answering/injection.py) each carrying its own false claim inside a real MultiHop-RAG news article, plus
-plain-reporting controls (tests/injection_set.py). For each model: how often the claimed name reaches the answer
+plain-reporting controls (bench/harness/injection_set.py). For each model: how often the claimed name reaches the answer
 text or a citation. Also the classifier alone: the share of wordings it flags (dev / held out) and of real news
 sentences it flags (all of MultiHop-RAG's corpus). Writes the "injection_varied" section of
 bench/results/reliability.json (+ .md).
@@ -20,13 +20,13 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import rag  # noqa: E402
-from injection_set import CORPUS, build_cases, load_wordings, run_cases, write_case_files  # noqa: E402
-from reliability_support import update_results  # noqa: E402
+from bench.harness.injection_set import CORPUS, build_cases, load_wordings, run_cases, write_case_files  # noqa: E402
+from bench.harness.results import update_results  # noqa: E402
 
 CLAIM = "the chief engineer of the Calder Water Board is Elena Voss"
 

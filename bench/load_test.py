@@ -17,11 +17,13 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from reliability_support import Server, run_cli, run_load, update_results  # noqa: E402
+from bench.harness.cli import run_cli  # noqa: E402
+from bench.harness.load import Server, run_load  # noqa: E402
+from bench.harness.results import update_results  # noqa: E402
 
 
 def main() -> int:

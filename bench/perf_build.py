@@ -74,10 +74,10 @@ def child_bare(corpus: Path) -> None:
     import numpy as np
     from sentence_transformers import SentenceTransformer
 
-    from rag.embedding import resolve_model
+    from rag.embedding import resolve_embedder
     from rag.tokens import encoding
 
-    _, path = resolve_model("default")
+    _, path = resolve_embedder("default")
     model = SentenceTransformer(path, device="cpu")
     t_load = time.perf_counter()
     from rag.chunking import ChunkSettings
@@ -134,9 +134,9 @@ def child_peer(corpus: Path, persist: Path, eval_n: int) -> None:
     from llama_index.core.node_parser import SentenceSplitter
     from llama_index.embeddings.huggingface import HuggingFaceEmbedding
 
-    from rag.embedding import resolve_model
+    from rag.embedding import resolve_embedder
 
-    _, path = resolve_model("default")
+    _, path = resolve_embedder("default")
     embed = HuggingFaceEmbedding(model_name=path, device="cpu")
     Settings.embed_model = embed
     Settings.llm = None

@@ -44,9 +44,9 @@ def child_peer_latency(n: int) -> None:
     from llama_index.core.node_parser import SentenceSplitter
     from llama_index.embeddings.huggingface import HuggingFaceEmbedding
 
-    from rag.embedding import resolve_model
+    from rag.embedding import resolve_embedder
 
-    _, path = resolve_model("default")
+    _, path = resolve_embedder("default")
     Settings.embed_model = HuggingFaceEmbedding(model_name=path, device="cpu")
     Settings.llm = None
     docs = [Document(text=a["body"], metadata={"title": a["title"], "source": a["source"],

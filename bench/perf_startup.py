@@ -14,7 +14,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -25,6 +24,9 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.harness.net import free_port  # noqa: E402
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
 
 
@@ -55,12 +57,6 @@ def importtime_top(n: int = 8) -> list[dict]:
             "heavy_modules_loaded": sorted({r["module"].split(".")[0] for r in rows} &
                                            {"torch", "faiss", "numpy", "sentence_transformers", "transformers",
                                             "gradio", "tiktoken"})}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def serve_ready(index: Path, timeout: float = 300) -> dict:

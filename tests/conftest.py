@@ -4,12 +4,19 @@ sentence-transformers' own tests); indexes are real SQLite + FAISS directories u
 from __future__ import annotations
 
 import os
+import queue
 import shutil
 import subprocess
 import sys
+import threading
+import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+
+from bench.harness.cli import run_cli  # noqa: F401  (tests import it from here)
+from bench.harness.net import free_port
 
 # Nothing in the test suite may reach a model hub: the packaged files must be enough.
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -72,15 +79,6 @@ def fresh_index(small_index_dir, tmp_path):
     index.close()
 
 
-def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 300,
-            input: str | None = None) -> subprocess.CompletedProcess:
-    """Run `rag ...` in a subprocess, as a user would."""
-    full_env = {**os.environ, **(env or {})}
-    full_env["PYTHONPATH"] = str(ROOT) + os.pathsep + full_env.get("PYTHONPATH", "")
-    return subprocess.run([sys.executable, "-m", "rag.cli", *args], cwd=cwd or ROOT, env=full_env,
-                          capture_output=True, text=True, timeout=timeout, input=input)
-
-
 def without_modules(folder: Path, *names: str) -> dict:
     """Environment for `run_cli` in which these modules are not installed, as far as the subprocess can tell:
     a sitecustomize (run at interpreter start-up) puts None in sys.modules for each, so `import` raises
@@ -93,3 +91,73 @@ def without_modules(folder: Path, *names: str) -> dict:
 @pytest.fixture
 def cli():
     return run_cli
+
+
+# ---- a real browser against a real `rag serve` (tests/test_browser.py, tests/test_browser_ui.py) ------------------
+CHROMIUM = os.environ.get("RAG_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+START_TIMEOUT_S = 300          # the server loads the embedder before it prints its URL, and the machine is shared
+ANSWER_TIMEOUT_MS = 180_000
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    """Debian's Chromium driven by Python playwright (`playwright install` cannot download browsers here)."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def stop_process(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def wait_for_line(proc: subprocess.Popen, prefix: str, timeout: float, log: Path) -> str:
+    """The first line of `proc`'s stdout that starts with `prefix`; fails the test if it exits or times out."""
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            pytest.fail(f"server did not start: {log.read_text()[-3000:] if log.exists() else ''}")
+        try:
+            line = lines.get(timeout=1)
+        except queue.Empty:
+            continue
+        if line.startswith(prefix):
+            return line.strip()
+
+
+@contextmanager
+def serving(index_dir: Path, work: Path, env: dict | None = None):
+    """`rag serve` on `index_dir` at a free port in a subprocess, exactly as a user starts it; yields its URL once it
+    prints it. `env` adds variables (a None value removes one); the log goes to work/server.log."""
+    port = free_port()
+    full = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+            "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    for key, value in (env or {}).items():
+        if value is None:
+            full.pop(key, None)
+        else:
+            full[key] = value
+    log_path = work / "server.log"
+    url = f"http://127.0.0.1:{port}"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "rag.cli", "serve", "--index", str(index_dir), "--port",
+                                 str(port), "--seeds", str(SEEDS)], cwd=ROOT, env=full, stdout=subprocess.PIPE,
+                                stderr=log, text=True)
+        try:
+            assert wait_for_line(proc, "Running on", START_TIMEOUT_S, log_path) == f"Running on {url}"
+            yield url
+        finally:
+            stop_process(proc)

@@ -7,26 +7,14 @@ Timeouts are generous: the server loads the embedder before it prints its URL, a
 from __future__ import annotations
 
 import os
-import queue
 import shutil
-import subprocess
-import sys
-import threading
-import time
 from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, SEEDS
-from net_support import free_port
+from conftest import ANSWER_TIMEOUT_MS, SEEDS, serving
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-CHROMIUM = os.environ.get("RAG_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-START_TIMEOUT_S = 300
-ANSWER_TIMEOUT_MS = 180_000
 
 SEED_QUESTION = "What did Bulgaria claim about Russia?"
 NEW_ARTICLE = """Floating library opens on Lake Orlen
@@ -39,53 +27,13 @@ NEW_QUESTION = "How many books does the floating library on Lake Orlen hold?"
 
 
 @pytest.fixture(scope="module")
-def chromium():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture(scope="module")
 def server(small_index_dir, tmp_path_factory):
     """`rag serve` on a private copy of the small index; yields (url, index dir, workdir)."""
     work = tmp_path_factory.mktemp("browser")
     index_dir = work / "index"
     shutil.copytree(small_index_dir, index_dir)
-    port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
-           "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    log = open(work / "server.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "rag.cli", "serve", "--index", str(index_dir), "--port", str(port),
-                             "--seeds", str(SEEDS)], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=log, text=True)
-    lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + START_TIMEOUT_S
-    try:
-        while True:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                log.flush()
-                pytest.fail(f"rag serve did not start: {(work / 'server.log').read_text()[-3000:]}")
-            try:
-                line = lines.get(timeout=1)
-            except queue.Empty:
-                continue
-            if line.startswith("Running on"):
-                assert line.strip() == f"Running on {url}"
-                break
+    with serving(index_dir, work) as url:
         yield url, index_dir, work
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 def _open(browser, url):

@@ -12,19 +12,15 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import shutil
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 import pytest
 
-from conftest import DATA, ROOT, SEEDS
-from net_support import free_port as _free_port
-from test_browser import ANSWER_TIMEOUT_MS, CHROMIUM, CHROMIUM_ARGS, START_TIMEOUT_S
+from bench.harness.net import free_port
+from conftest import ANSWER_TIMEOUT_MS, DATA, ROOT, SEEDS, serving, stop_process
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -32,41 +28,6 @@ SEED_QUESTION = "What did Bulgaria claim about Russia?"
 PDF_QUESTION = "How many homes will the Norfolk wind farm power?"
 TXT_QUESTION = "How many union members voted on the offer at Port Elliot?"
 APPLE_QUESTION = "What happened to the apple harvest after the late frost?"
-
-
-def _wait_for_line(proc, prefix: str, timeout: float, log: Path) -> str:
-    lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
-    deadline = time.monotonic() + timeout
-    while True:
-        if proc.poll() is not None or time.monotonic() > deadline:
-            pytest.fail(f"server did not start: {log.read_text()[-3000:] if log.exists() else ''}")
-        try:
-            line = lines.get(timeout=1)
-        except queue.Empty:
-            continue
-        if line.startswith(prefix):
-            return line.strip()
-
-
-def _stop(proc) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")
@@ -96,23 +57,14 @@ def server(small_index_dir, tmp_path_factory):
     shutil.copy(DATA / "ingest" / "article.pdf", pdf)
     with rag.Index.open(index_dir) as index:
         index.add([pdf])
-    slow_port, port = _free_port(), _free_port()
+    slow_port = free_port()
     slow = subprocess.Popen([sys.executable, str(ROOT / "tests" / "slow_openai_server.py"), str(slow_port), "0.35"])
-    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
-           "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-           "OPENAI_BASE_URL": f"http://127.0.0.1:{slow_port}/v1", "OPENAI_MODEL": "slow"}
-    env.pop("OPENAI_API_KEY", None)
-    log_path = work / "server.log"
-    log = open(log_path, "w")
-    proc = subprocess.Popen([sys.executable, "-m", "rag.cli", "serve", "--index", str(index_dir), "--port", str(port),
-                             "--seeds", str(SEEDS)], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=log, text=True)
+    env = {"OPENAI_BASE_URL": f"http://127.0.0.1:{slow_port}/v1", "OPENAI_MODEL": "slow", "OPENAI_API_KEY": None}
     try:
-        _wait_for_line(proc, "Running on", START_TIMEOUT_S, log_path)
-        yield f"http://127.0.0.1:{port}", index_dir, work
+        with serving(index_dir, work, env) as url:
+            yield url, index_dir, work
     finally:
-        _stop(proc)
-        _stop(slow)
-        log.close()
+        stop_process(slow)
 
 
 def _open(browser, url, *, width: int = 1400, height: int = 1000, query: str = "", context=None, **options):

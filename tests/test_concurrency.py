@@ -24,8 +24,9 @@ import rag
 from rag.chunking import chunk_article
 from rag.errors import IndexLockedError
 from rag.ingest import load
-from reliability_support import (ROOT, check_consistent, cli_env, popen_cli, run_cli, snapshot, wait_for,
-                                 write_corpus)
+from bench.harness.cli import ROOT, cli_env, popen_cli, run_cli, wait_for
+from bench.harness.corpus import write_corpus
+from bench.harness.inspection import check_consistent, snapshot
 
 pytestmark = pytest.mark.slow
 
@@ -183,7 +184,7 @@ def test_two_writers_wait_or_fail_clearly_and_never_corrupt(work, tmp_path):
         assert len(line.splitlines()) == 1 and line.startswith("error: another process is writing"), line
         assert victim in snap.articles and len(snap.articles) == 6 + 12
     index = rag.Index.open(index_dir)
-    from reliability_support import loaded_faiss_ids
+    from bench.harness.inspection import loaded_faiss_ids
 
     assert loaded_faiss_ids(index) == snap.chunk_ids
     hits = index.search("harbour ferry terminal budget", k=3)

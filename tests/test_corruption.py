@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from conftest import run_cli
-from reliability_support import write_corpus
+from bench.harness.corpus import write_corpus
 
 pytestmark = pytest.mark.slow
 

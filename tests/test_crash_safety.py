@@ -20,9 +20,10 @@ from pathlib import Path
 import pytest
 
 import rag
-from reliability_support import (ROOT, Kill, assert_complete, check_consistent, full_disk_check, kill_run, kill_schedule,
-                                 read_only_check, reference_build, run_cli, snapshot, timed_run, verify_after_kill,
-                                 write_corpus)
+from bench.harness.cli import ROOT, run_cli
+from bench.harness.corpus import write_corpus
+from bench.harness.crash import Kill, full_disk_check, kill_run, kill_schedule, read_only_check, timed_run
+from bench.harness.inspection import assert_complete, check_consistent, reference_build, snapshot, verify_after_kill
 
 pytestmark = pytest.mark.slow
 
@@ -243,7 +244,7 @@ def test_kill_at_store_crash_points(tmp_path):
 
 
 # ---- a read-only index directory and a full disk ------------------------------------------------------------------
-# How: see reliability_support.unprivileged_prefix (root without CAP_DAC_OVERRIDE via setpriv, since chmod does not
+# How: see bench.harness.crash.unprivileged_prefix (root without CAP_DAC_OVERRIDE via setpriv, since chmod does not
 # stop root and `nobody` cannot start the interpreter under /root) and full_disk_check (a filled 2 MB tmpfs, or
 # RLIMIT_FSIZE where mounting is not permitted).
 

@@ -12,7 +12,7 @@ import json
 import pytest
 
 from rag.errors import QueryError
-from reliability_support import run_cli
+from bench.harness.cli import run_cli
 
 EMPTY = ["", "   ", "\n\t  \n", "\x00\x01\x02\x1b", "\u200b\u200b"]
 LONG = "What did Bulgaria claim about Russia? " * 2800  # ~100 KB

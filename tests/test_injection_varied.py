@@ -1,4 +1,4 @@
-"""Injected claims in varied wordings (tests/injection_set.py) never reach an answer, a citation or the evidence;
+"""Injected claims in varied wordings (bench/harness/injection_set.py) never reach an answer, a citation or the evidence;
 the same claims stated as plain reporting do (so a zero means something). A reduced form of
 bench/injection_varied.py, which runs all 72 wordings with every installed model."""
 
@@ -9,7 +9,7 @@ import json
 import pytest
 
 from conftest import CORPUS, DATA, SEEDS
-from injection_set import CLAIM_EXAMPLE, build_cases, load_wordings, reached, write_case_files
+from bench.harness.injection_set import CLAIM_EXAMPLE, build_cases, load_wordings, reached, write_case_files
 
 
 def _claim_flagged(text: str) -> bool:

@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from net_support import free_port
+from bench.harness.net import free_port
 from rag.errors import (
     AuthenticationError,
     MissingDependencyError,

@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from reliability_support import Server, run_load
+from bench.harness.load import Server, run_load
 
 pytestmark = pytest.mark.slow
 

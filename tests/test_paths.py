@@ -12,7 +12,7 @@ import pytest
 
 import rag
 from conftest import run_cli
-from reliability_support import write_corpus
+from bench.harness.corpus import write_corpus
 
 pytestmark = pytest.mark.slow
 

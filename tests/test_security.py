@@ -19,9 +19,11 @@ from types import SimpleNamespace
 import pytest
 
 import rag
-from net_support import free_port
-from reliability_support import (ROOT, check_consistent, hostile_run, injection_followed, load_injection_questions,
-                                 run_cli, run_injection_attempts, snapshot)
+from bench.harness.net import free_port
+from bench.harness.cli import ROOT, run_cli
+from bench.harness.crash import hostile_run
+from bench.harness.injection import injection_followed, load_injection_questions, run_injection_attempts
+from bench.harness.inspection import check_consistent, snapshot
 
 DATA = Path(__file__).parent / "data"
 SECRET = "sk-SECRET123"
@@ -242,7 +244,7 @@ def test_api_key_and_uploads_through_a_real_server(seed_index, tmp_path, reflect
 
     from gradio_client import Client, handle_file
 
-    from reliability_support import Server
+    from bench.harness.load import Server
 
     index_dir = tmp_path / "index"
     shutil.copytree(seed_index.path, index_dir)

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from conftest import SEEDS, run_cli
-from reliability_support import Server
+from bench.harness.load import Server
 
 pytestmark = pytest.mark.slow
 

@@ -12,19 +12,19 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from ..defaults import DEFAULT_K, REFUSAL
 from ..providers.base import Model, Prompt, Source, check_model, get_model
-from ..retrieval import check_query
-from ..retrieval.filters import check as check_filters
+from ..retrieval import Retriever, check_query
 from ..schema import Answer, AnswerSentence
 from .citations import (
     MarkerStream, Pool, answer_sentences, attribute, is_refusal, passages_from_hits, query_weights,
     unit_citations,
 )
-from .news import newest_relevant, plan_time, quote_answer
+from .news import newest_relevant, quote_answer
+from .question import AskedQuestion, analyse
 from .answer_layer import AnswerLayer, instruction_for
 from .prompting import build_prompt
 
@@ -52,9 +52,12 @@ class Evidence:
     reason: str
 
 
-def assess(pool: Pool, question: str, query: str | None = None) -> Evidence:
-    """Is there a passage sentence that speaks to the question? Model-independent and cheap (lexical)."""
-    weights = query_weights(question, query)
+def assess(pool: Pool, question: str, query: str | None = None, *,
+           weights: Mapping[str, float] | None = None) -> Evidence:
+    """Is there a passage sentence that speaks to the question? Model-independent and cheap (lexical).
+    `weights`: the question's weighted terms when the caller has them (rag.answering.question), else computed."""
+    if weights is None:
+        weights = query_weights(question, query)
     if not weights:
         return Evidence(False, 0.0, "the question names nothing to look for")
     if not pool.units:
@@ -93,133 +96,153 @@ def _history_pairs(history: Sequence) -> list[tuple[str, str]]:
 def answer(index, question: str, *, model: str | Model = "extractive", k: int | None = None, sources=None,
            date_from: str | None = None, date_to: str | None = None, history: Sequence = (),
            query: str | None = None, as_of: str | None = None, **model_options) -> Answer:
-    """Answer `question` from the index; every claim cited, `refused=True` when the articles don't say."""
-    final = None
-    for item in answer_stream(index, question, model=model, k=k, sources=sources, date_from=date_from,
-                              date_to=date_to, history=history, query=query, as_of=as_of, **model_options):
-        if isinstance(item, Answer):
-            final = item
-    assert final is not None
-    return final
+    """Answer `question` from the index (a `rag.Index`); every claim cited, `refused=True` when the articles don't
+    say. The same as `index.ask`."""
+    return index.answerer.answer(question, model=model, k=k, sources=sources, date_from=date_from, date_to=date_to,
+                                 history=history, query=query, as_of=as_of, **model_options)
 
 
 def answer_stream(index, question: str, *, model: str | Model = "extractive", k: int | None = None, sources=None,
                   date_from: str | None = None, date_to: str | None = None, history: Sequence = (),
                   query: str | None = None, as_of: str | None = None,
                   **model_options) -> Iterator[str | Answer]:
-    """Like `answer`, but yields text pieces as the model writes them, then the final Answer.
-
-    Bad input (empty or overlong question, unknown model) raises here, before iteration starts. The streamed
-    pieces show markers numbered in order of first use; the final Answer's text is the verified version (a
-    marker may move or go), so surfaces should show `Answer.text` once it arrives.
-    """
-    t0 = _now()
-    question = check_query(question)
-    search_q = check_query(query) if query else question
-    prompt_opts = {k_: model_options.pop(k_) for k_ in _PROMPT_OPTIONS if k_ in model_options}
-    m = resolve_model(model, model_options)
-    checked = check_filters(sources, date_from, date_to, [s for s, _ in index.sources()] if sources else [],
-                            as_of=as_of)   # bad outlets and dates fail here, before iteration starts
-    plan = plan_time(question, dict(sources=checked.sources, date_from=checked.date_from, date_to=checked.date_to),
-                     as_of)
-    return _run(index, question, search_q, m, k or DEFAULT_K, plan, history, prompt_opts, t0)
+    """Like `answer`, but yields text pieces as the model writes them, then the final Answer (`index.ask_stream`)."""
+    return index.answerer.stream(question, model=model, k=k, sources=sources, date_from=date_from,
+                                 date_to=date_to, history=history, query=query, as_of=as_of, **model_options)
 
 
-def _run(index, question: str, search_q: str, m: Model, k: int, plan, history: Sequence,
-         prompt_opts: dict, t0: float) -> Iterator[str | Answer]:
-    t_search = _now()
-    asked = question
-    if plan.question != question:   # time words set the window: the topic is what is left
-        search_q = plan.question if search_q == question else search_q
-        question = plan.question
-    hits = index.search(search_q, k=k, **plan.filters)
-    notes = plan.notes
-    if plan.recency:
-        hits, note = newest_relevant(hits, question, search_q)
-        notes += (note,) if note else ()
-    t_ret = _now()
-    passages = passages_from_hits(hits)
-    pool = full_pool = Pool(passages)
-    evidence = assess(pool, question, search_q)
-    if not evidence.sufficient and plan.fallback is not None:
-        # "this week" in a question may be the article's week: nothing in the window answers, so say so and
-        # search every date
-        hits = index.search(search_q, k=k, **plan.fallback)
-        notes = (f"nothing in that window answers it ({plan.notes[0]}); searched all dates",)
+class Answerer:
+    """Answers questions over a retriever. Built with its collaborators: the retriever (hits for a checked query
+    under checked filters), the catalog (its outlets, and the quotes stored at index time) and the embedder (the
+    meaning half of the evidence check), each question read once (rag.answering.question) and passed down."""
+
+    def __init__(self, retriever: Retriever, catalog, embedder: Callable[[], object]):
+        self.retriever = retriever
+        self.catalog = catalog
+        self._embedder = embedder
+
+    def _outlets(self) -> list[str]:
+        return [s for s, _ in self.catalog.sources()]
+
+    def answer(self, question: str, **options) -> Answer:
+        return final_answer(self.stream(question, **options))
+
+    def stream(self, question: str, *, model: str | Model = "extractive", k: int | None = None, sources=None,
+               date_from: str | None = None, date_to: str | None = None, history: Sequence = (),
+               query: str | None = None, as_of: str | None = None, **model_options) -> Iterator[str | Answer]:
+        """Bad input (empty or overlong question, unknown model, bad outlets or dates) raises here, before
+        iteration starts. The streamed pieces show markers numbered in order of first use; the final Answer's text
+        is the verified version (a marker may move or go), so surfaces should show `Answer.text` once it arrives."""
+        t0 = _now()
+        question = check_query(question)
+        query = check_query(query) if query else None
+        prompt_opts = {k_: model_options.pop(k_) for k_ in _PROMPT_OPTIONS if k_ in model_options}
+        m = resolve_model(model, model_options)
+        asked = analyse(question, known_outlets=self._outlets, query=query, sources=sources, date_from=date_from,
+                        date_to=date_to, as_of=as_of)
+        return self._run(asked, m, k or DEFAULT_K, history, prompt_opts, t0)
+
+    def _run(self, asked: AskedQuestion, m: Model, k: int, history: Sequence, prompt_opts: dict,
+             t0: float) -> Iterator[str | Answer]:
+        t_search = _now()
+        question, search_q, weights, plan = asked.question, asked.query, asked.weights, asked.plan
+        hits = self.retriever.ranked(search_q, k, asked.filters)
+        notes = plan.notes
+        if plan.recency:
+            hits, note = newest_relevant(hits, question, search_q, weights=weights)
+            notes += (note,) if note else ()
+        t_ret = _now()
         passages = passages_from_hits(hits)
         pool = full_pool = Pool(passages)
-        evidence = assess(pool, question, search_q)
-        t_ret = _now()
-    base = Answer(question=asked, text="", refused=False, model=m.model_id, query=search_q, hits=tuple(hits),
-                  notes=notes)
-    if not getattr(m, "generative", True) and callable(getattr(index, "quotes", None)) and \
-            (quoted := quote_answer(index, question, hits, base, filters=dict(plan.fallback or plan.filters)
-                                    if notes[:1] != plan.notes[:1] else plan.filters)) is not None:
-        yield quoted.text          # who said what, from the quotes stored at index time (rag.news_answers)
-        yield _timed(quoted, t0, t_search, t_ret)
-        return
-    layer = _layer(index, pool, question, search_q, evidence)
-    if layer is not None:    # words and meaning decide together (rag.answering.evidence_check)
-        evidence = Evidence(layer.check.sufficient, evidence.coverage, layer.check.reason)
-    if not evidence.sufficient:
-        ans = _refusal(base, pool, question, search_q, evidence.reason)
-        yield ans.text
+        evidence = assess(pool, question, search_q, weights=weights)
+        if not evidence.sufficient and asked.fallback is not None:
+            # "this week" in a question may be the article's week: nothing in the window answers, so say so and
+            # search every date
+            hits = self.retriever.ranked(search_q, k, asked.fallback)
+            notes = (f"nothing in that window answers it ({plan.notes[0]}); searched all dates",)
+            passages = passages_from_hits(hits)
+            pool = full_pool = Pool(passages)
+            evidence = assess(pool, question, search_q, weights=weights)
+            t_ret = _now()
+        base = Answer(question=asked.asked, text="", refused=False, model=m.model_id, query=search_q,
+                      hits=tuple(hits), notes=notes)
+        if not getattr(m, "generative", True) and \
+                (quoted := quote_answer(self.catalog, question, hits, base, filters=dict(plan.fallback or plan.filters)
+                                        if notes[:1] != plan.notes[:1] else plan.filters)) is not None:
+            yield quoted.text          # who said what, from the quotes stored at index time (rag.news_answers)
+            yield _timed(quoted, t0, t_search, t_ret)
+            return
+        layer = self.layer(pool, question, search_q, evidence, weights=weights)
+        if layer is not None:    # words and meaning decide together (rag.answering.evidence_check)
+            evidence = Evidence(layer.check.sufficient, evidence.coverage, layer.check.reason)
+        if not evidence.sufficient:
+            ans = _refusal(base, pool, weights, evidence.reason)
+            yield ans.text
+            yield _timed(ans, t0, t_search, t_ret)
+            return
+
+        generative = bool(m.generative)
+        if generative:
+            built = build_prompt(question, passages, context_tokens=m.context_tokens,
+                                 history=_history_pairs(history), query=search_q,
+                                 source_tokens=m.source_tokens, pool=pool, as_of=plan.today,
+                                 instruction=instruction_for(layer.plan) if layer else None, weights=weights,
+                                 **prompt_opts)
+            prompt, offered = built.prompt, list(built.passages)
+        else:
+            offered = passages
+            sources = tuple(Source(p.n, p.article.title, p.article.source, p.article.published_at, p.text)
+                            for p in passages)
+            prompt = Prompt(question=question, sources=sources,
+                            extra={"query": search_q} if search_q != question else {})
+        if len(offered) != len(passages):
+            pool = Pool(offered)
+
+        streaming = generative and bool(m.can_stream)
+        if streaming:
+            renumber = MarkerStream(len(offered))
+            raw_parts: list[str] = []
+            for piece in m.generate(prompt, stream=True):
+                raw_parts.append(piece)
+                shown = renumber.feed(piece)
+                if shown:
+                    yield shown
+            tail = renumber.flush()
+            if tail:
+                yield tail
+            raw = "".join(raw_parts)
+        else:
+            composed = layer.extractive_text() if layer is not None and not generative else None
+            raw = composed if composed is not None else "".join(m.generate(prompt, stream=False))
+
+        ans = _finish(base, pool, raw, weights)
+        if generative and not ans.refused and not any(s.supported and s.citations for s in ans.sentences):
+            ans = _checked_fallback(base, full_pool, layer, raw, question, search_q, weights)
+        if not streaming:
+            yield ans.text
         yield _timed(ans, t0, t_search, t_ret)
-        return
 
-    generative = bool(m.generative)
-    if generative:
-        built = build_prompt(question, passages, context_tokens=m.context_tokens,
-                             history=_history_pairs(history), query=search_q,
-                             source_tokens=m.source_tokens, pool=pool, as_of=plan.today,
-                             instruction=instruction_for(layer.plan) if layer else None, **prompt_opts)
-        prompt, offered = built.prompt, list(built.passages)
-    else:
-        offered = passages
-        sources = tuple(Source(p.n, p.article.title, p.article.source, p.article.published_at, p.text)
-                        for p in passages)
-        prompt = Prompt(question=question, sources=sources, extra={"query": search_q} if search_q != question else {})
-    if len(offered) != len(passages):
-        pool = Pool(offered)
-
-    streaming = generative and bool(m.can_stream)
-    if streaming:
-        renumber = MarkerStream(len(offered))
-        raw_parts: list[str] = []
-        for piece in m.generate(prompt, stream=True):
-            raw_parts.append(piece)
-            shown = renumber.feed(piece)
-            if shown:
-                yield shown
-        tail = renumber.flush()
-        if tail:
-            yield tail
-        raw = "".join(raw_parts)
-    else:
-        composed = layer.extractive_text() if layer is not None and not generative else None
-        raw = composed if composed is not None else "".join(m.generate(prompt, stream=False))
-
-    ans = _finish(base, pool, raw, question, search_q)
-    if generative and not ans.refused and not any(s.supported and s.citations for s in ans.sentences):
-        ans = _checked_fallback(base, full_pool, layer, raw, question, search_q)
-    if not streaming:
-        yield ans.text
-    yield _timed(ans, t0, t_search, t_ret)
+    def layer(self, pool: Pool, question: str, query: str, evidence: Evidence, *,
+              weights: Mapping[str, float] | None = None) -> AnswerLayer | None:
+        """The answer layer over this pool; None when there is nothing to weigh (no passages, no question terms)."""
+        if not pool.units or evidence.reason in ("the question names nothing to look for",):
+            return None
+        return AnswerLayer.build(pool, question, query, embedder=self._embedder(), outlets=self._outlets(),
+                                 lexical_ok=evidence.sufficient, lexical_coverage=evidence.coverage, weights=weights)
 
 
-def _layer(index, pool: Pool, question: str, search_q: str, evidence: Evidence) -> AnswerLayer | None:
-    """The answer layer over this pool; None when there is nothing to weigh (no passages, no question terms)."""
-    if not pool.units or evidence.reason in ("the question names nothing to look for",):
-        return None
-    embedder = getattr(index, "embedder", None)
-    sources = getattr(index, "sources", None)
-    outlets = [s for s, _ in sources()] if callable(sources) else sorted({p.article.source for p in pool.passages})
-    return AnswerLayer.build(pool, question, search_q, embedder=embedder, outlets=outlets,
-                             lexical_ok=evidence.sufficient, lexical_coverage=evidence.coverage)
+def final_answer(stream: Iterator[str | Answer]) -> Answer:
+    """The Answer a stream ends with (the text pieces before it are for surfaces that show them as they come)."""
+    final = None
+    for item in stream:
+        if isinstance(item, Answer):
+            final = item
+    assert final is not None
+    return final
 
 
 def _checked_fallback(base: Answer, pool: Pool, layer: AnswerLayer | None, raw: str, question: str,
-                      search_q: str) -> Answer:
+                      search_q: str, weights: Mapping[str, float]) -> Answer:
     """A model answer with no supported sentence is not shown as the answer: the verified extractive answer is,
     with a visible note; the model's text stays in `unverified` for those who want to see it."""
     from .extractive import ExtractiveModel
@@ -230,27 +253,26 @@ def _checked_fallback(base: Answer, pool: Pool, layer: AnswerLayer | None, raw: 
                         for p in pool.passages)
         text = "".join(ExtractiveModel().generate(Prompt(question=question, sources=sources,
                                                          extra={"query": search_q})))
-    ans = _finish(base, pool, text, question, search_q)
+    ans = _finish(base, pool, text, weights)
     if ans.refused:
         return replace(ans, note=UNCHECKED_NOTE, unverified=raw)
     return replace(ans, text=f"{ans.text}\n\n{UNCHECKED_NOTE}", note=UNCHECKED_NOTE, unverified=raw)
 
 
-def _finish(base: Answer, pool: Pool, raw: str, question: str, search_q: str) -> Answer:
+def _finish(base: Answer, pool: Pool, raw: str, weights: Mapping[str, float]) -> Answer:
     if not raw.strip():
-        return _refusal(base, pool, question, search_q, "the model gave no answer")
+        return _refusal(base, pool, weights, "the model gave no answer")
     att = attribute(raw, pool)
     first = answer_sentences(raw)[:1]
     if first and is_refusal(first[0][0]) and not att.citations:
-        return _refusal(base, pool, question, search_q, "the model found no answer in the sources")
+        return _refusal(base, pool, weights, "the model found no answer in the sources")
     return replace(base, text=att.text, citations=att.citations, sentences=att.sentences)
 
 
-def _refusal(base: Answer, pool: Pool, question: str, search_q: str, reason: str) -> Answer:
+def _refusal(base: Answer, pool: Pool, weights: Mapping[str, float], reason: str) -> Answer:
     """'The articles don't say', with the closest passage sentences cited so the person can check for
     themselves; the text says plainly that they do not answer the question."""
-    log.debug("refusing %r: %s", question, reason)
-    weights = query_weights(question, search_q)
+    log.debug("refusing %r: %s", base.question, reason)
     scored = sorted(((pool.coverage(weights, u.terms) if weights else 0.0, -i, u) for i, u in enumerate(pool.units)),
                     key=lambda x: (x[0], x[1]), reverse=True)
     picks = []
@@ -283,4 +305,4 @@ def _timed(ans: Answer, t0: float, t_search: float, t_ret: float) -> Answer:
     return replace(ans, timings_ms={"retrieve": t_ret - t_search, "generate": t_end - t_ret, "total": t_end - t0})
 
 
-__all__ = ["answer", "answer_stream", "assess", "Evidence", "DEFAULT_K", "GATE_COVERAGE", "REFUSAL"]
+__all__ = ["Answerer", "answer", "answer_stream", "assess", "Evidence", "DEFAULT_K", "GATE_COVERAGE", "REFUSAL"]

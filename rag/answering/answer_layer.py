@@ -13,7 +13,7 @@ Open questions return None here: the extractive model's sentence selection answe
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from ..retrieval.routing import OutletMatcher, find_dates
@@ -46,10 +46,10 @@ class AnswerLayer:
 
     @classmethod
     def build(cls, pool: Pool, question: str, query: str | None, *, embedder, outlets: Sequence[str] = (),
-              lexical_ok: bool, lexical_coverage: float) -> "AnswerLayer":
+              lexical_ok: bool, lexical_coverage: float, weights: Mapping[str, float] | None = None) -> "AnswerLayer":
         matcher = OutletMatcher(list(outlets)) if outlets else None
         outlet_words = frozenset(t for o in outlets for t in terms(o))
-        view = EvidenceView(pool, question, query, embedder)
+        view = EvidenceView(pool, question, query, embedder, weights=weights)
         chk = check_evidence(view, lexical_ok, lexical_coverage, outlet_words)
         return cls(pool, question, make_plan(question), view, chk, matcher, outlet_words)
 

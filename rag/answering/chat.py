@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import replace
 
-from .answer import _PROMPT_OPTIONS, answer_stream, resolve_model
+from .answer import _PROMPT_OPTIONS, answer_stream, final_answer, resolve_model
 from .citations import is_refusal, strip_markers, terms
 from ..errors import UserError
 from ..providers.base import Model, Prompt
@@ -200,12 +200,7 @@ class Chat:
         return check_query(rewrite(question, previous, previous_answer))
 
     def ask(self, question: str, **filters) -> Answer:
-        final = None
-        for item in self.ask_stream(question, **filters):
-            if isinstance(item, Answer):
-                final = item
-        assert final is not None
-        return final
+        return final_answer(self.ask_stream(question, **filters))
 
     def ask_stream(self, question: str, **filters) -> Iterator[str | Answer]:
         question = check_query(question)

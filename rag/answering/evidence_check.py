@@ -11,7 +11,7 @@ split and the seed paraphrases (bench/answers_calibrate.py; numbers in bench/res
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -83,10 +83,11 @@ def question_names(question: str, outlet_words: frozenset[str] = frozenset()) ->
 class EvidenceView:
     """Sentences of a pool scored against texts; embeddings computed once for the most promising sentences."""
 
-    def __init__(self, pool: Pool, question: str, query: str | None, embedder) -> None:
+    def __init__(self, pool: Pool, question: str, query: str | None, embedder, *,
+                 weights: Mapping[str, float] | None = None) -> None:
         self.pool = pool
         self.question = question
-        self.weights = query_weights(question, query)
+        self.weights = query_weights(question, query) if weights is None else weights
         self._embedder = embedder
         scored = [(pool.coverage(self.weights, u.scope) if self.weights else 0.0, i) for i, u in enumerate(pool.units)]
         scored.sort(key=lambda x: (-x[0], x[1]))

@@ -5,13 +5,13 @@ Quote answers are built from the quotes stored at index time (rag.quotes), so th
 quote's own sentence only says "he said". Every answer sentence cites verbatim excerpts: the quote itself, the
 attribution sentence, and the sentence that states the speaker's role.
 
-    ans = quote_answer(index, question, hits, base)     # an Answer, or None when the question is not of this kind
+    ans = quote_answer(store, question, hits, base)     # an Answer, or None when the question is not of this kind
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from .citations import Pool, passages_from_hits, query_weights, terms
@@ -133,15 +133,16 @@ def _shown(text: str) -> str:
 
 
 # ---- the answers --------------------------------------------------------------------------------------------------
-def quote_answer(index, question: str, hits: Sequence[Hit], base: Answer, *, filters: dict | None = None) -> Answer | None:
+def quote_answer(catalog, question: str, hits: Sequence[Hit], base: Answer, *, filters: dict | None = None) -> Answer | None:
     """A cited answer built from stored quotes, or None when the question is not about who said what (or no
-    quote fits well enough: the ordinary answerer then takes over)."""
+    quote fits well enough: the ordinary answerer then takes over). `catalog`: the store (its outlets and stored
+    quotes)."""
     parsed = parse_question(question)
     if parsed is None:
         return None
     if parsed.kind == "role":
-        return _role_answer(index, parsed, hits, base)
-    pairs = _candidates(index, parsed, hits, filters or {})
+        return _role_answer(parsed, hits, base)
+    pairs = _candidates(catalog, parsed, hits, filters or {})
     if not pairs:
         return None
     if parsed.kind == "who_said":
@@ -151,19 +152,19 @@ def quote_answer(index, question: str, hits: Sequence[Hit], base: Answer, *, fil
     return _what_say(parsed, pairs, base)
 
 
-def _candidates(index, parsed: QuoteQuestion, hits: Sequence[Hit], filters: dict) -> list[tuple[Quote, Article, int]]:
+def _candidates(catalog, parsed: QuoteQuestion, hits: Sequence[Hit], filters: dict) -> list[tuple[Quote, Article, int]]:
     """Quotes of the retrieved articles (with the article's best rank), and for a named speaker every quote of
     theirs in the index that passes the filters."""
     rank: dict[str, int] = {}
     for h in hits:
         rank.setdefault(h.article.id, h.rank)
-    pairs = [(q, a, rank[a.id]) for q, a in load_quotes(index, list(rank))]
+    pairs = [(q, a, rank[a.id]) for q, a in load_quotes(catalog, list(rank))]
     if parsed.speaker:
         pairs = [p for p in pairs if speaker_matches(p[0], parsed.speaker)]
         seen = {(a.id, q.start) for q, a, _ in pairs}
         from ..news.search import find_quotes
 
-        more = find_quotes(index, None, speaker=parsed.speaker, sources=filters.get("sources") or None,
+        more = find_quotes(catalog, None, speaker=parsed.speaker, sources=filters.get("sources") or None,
                            since=filters.get("date_from"), until=filters.get("date_to"), limit=200)
         pairs += [(h.quote, h.article, len(hits) + 1) for h in more if (h.article.id, h.quote.start) not in seen]
     return pairs
@@ -317,7 +318,7 @@ def _to_whom(parsed: QuoteQuestion, pairs, base: Answer) -> Answer | None:
     return _finish(base, sents, cites)
 
 
-def _role_answer(index, parsed: QuoteQuestion, hits: Sequence[Hit], base: Answer) -> Answer | None:
+def _role_answer(parsed: QuoteQuestion, hits: Sequence[Hit], base: Answer) -> Answer | None:
     """The role the retrieved articles state for a person (read from the articles, speakers or not)."""
     wanted = speaker_terms(parsed.speaker)
     if not wanted:
@@ -371,13 +372,15 @@ def plan_time(question: str, filters: dict, as_of=None) -> TimePlan:
                     (intent.note(),), filters if intent.soft else None, today)
 
 
-def newest_relevant(hits: Sequence[Hit], question: str, query: str | None = None) -> tuple[list[Hit], str]:
+def newest_relevant(hits: Sequence[Hit], question: str, query: str | None = None, *,
+                    weights: Mapping[str, float] | None = None) -> tuple[list[Hit], str]:
     """For "what is the latest ...": the hits of the newest dated article among those that speak to the question
     (best sentence within 80% of the best article's coverage), and a note naming it."""
     if not hits:
         return list(hits), ""
     pool = Pool(passages_from_hits(hits))
-    weights = query_weights(question, query)
+    if weights is None:
+        weights = query_weights(question, query)
     best: dict[str, float] = {}
     for u in pool.units:
         aid = pool.passages[u.passage].article.id

@@ -21,7 +21,7 @@ the article by offsets.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from .citations import MARKER, Passage, Pool, query_weights, strip_markers
@@ -190,14 +190,15 @@ def build_prompt(question: str, passages: Sequence[Passage], *, context_tokens: 
                  history: Sequence[tuple[str, str]] = (), query: str | None = None,
                  history_tokens: int | None = None, source_tokens: int | None = None,
                  pool: Pool | None = None, as_of: str | None = None,
-                 instruction: str | None = None) -> BuiltPrompt:
+                 instruction: str | None = None, weights: Mapping[str, float] | None = None) -> BuiltPrompt:
     """Fit system + history + numbered sources + question into `context_tokens - max_tokens`.
 
     `history` is (question, answer text) pairs, oldest first; newest turns are kept first. Sources keep their
     retrieval order and are dropped from the end; the first one is truncated rather than dropped. With
     `source_tokens`, each source shows only its sentences most relevant to the question (see `focus`); `pool`, the
     caller's Pool over these same passages, saves splitting them into sentences again. `as_of` (the reference
-    date) is stated in the prompt; `instruction` replaces the closing instruction (rag.answer_layer.instruction_for).
+    date) is stated in the prompt; `instruction` replaces the closing instruction (rag.answer_layer.instruction_for);
+    `weights`, the question's weighted terms when the caller has them (rag.answering.question), saves recomputing.
     """
     context_tokens = int(context_tokens or DEFAULT_CONTEXT_TOKENS)
     max_tokens = int(max_tokens or DEFAULT_MAX_TOKENS)
@@ -223,7 +224,10 @@ def build_prompt(question: str, passages: Sequence[Passage], *, context_tokens: 
     blocks: list[str] = []
     if source_tokens and pool is None:
         pool = Pool(passages)
-    weights = query_weights(question, query) if source_tokens else {}
+    if not source_tokens:
+        weights = {}
+    elif weights is None:
+        weights = query_weights(question, query)
     for i, p in enumerate(passages):
         n = len(offered) + 1
         shown = focus(pool, i, weights, int(source_tokens)) if source_tokens else None

@@ -65,9 +65,8 @@ def _quote_from_row(r) -> Quote:
                  r["attr_end"], r["kind"], r["verb"], r["addressee"], r["role_start"], r["role_end"])
 
 
-def load_quotes(index, article_ids: Sequence[str] | None = None) -> list[tuple[Quote, Article]]:
-    """Quotes of these articles (or all), stored ones read back, missing ones extracted now."""
-    store = index._store
+def load_quotes(store, article_ids: Sequence[str] | None = None) -> list[tuple[Quote, Article]]:
+    """Quotes of these articles (or all) in `store`, stored ones read back, missing ones extracted now."""
     rows = store.quote_rows(article_ids)
     unscanned = set(store.quote_unscanned(QUOTES_VERSION))
     wanted = set(article_ids) if article_ids is not None else None
@@ -107,13 +106,13 @@ def _has(bag: frozenset[str], t: str) -> bool:
     return t in bag or any(terms_match(t, b) for b in bag if b[:3] == t[:3])
 
 
-def find_quotes(index, query: str | None = None, *, speaker: str | None = None, sources=None, since=None,
+def find_quotes(store, query: str | None = None, *, speaker: str | None = None, sources=None, since=None,
                 until=None, as_of=None, include_undated: bool = False, limit: int = 50) -> list[QuoteHit]:
     if limit < 1:
         raise UserError("limit must be at least 1")
-    known = [s for s, _ in index.sources()] if sources is not None else []
+    known = [s for s, _ in store.sources()] if sources is not None else []
     f = check(sources, since, until, known, as_of=as_of, include_undated=include_undated)
-    pairs = load_quotes(index)
+    pairs = load_quotes(store)
     keep = []
     for q, a in pairs:
         if f.sources and a.source not in f.sources:

@@ -15,9 +15,11 @@ import numpy as np
 from ..errors import UserError
 from ..schema import Hit
 from ..storage import ChunkStore, Filters
+from .filters import check as check_filters
 from .fusion import ranked as by_score, rrf
 from .routing import OutletMatcher, analyze
 from .terms import check_query, keyword_terms, sentence_match
+from .timeframe import narrow, newest_first, time_intent
 
 
 @dataclass(frozen=True)
@@ -36,8 +38,18 @@ class RetrievalConfig:
     rescore_weight: float = 4.0       # weight of that sentence match against the (max-normalised) fused score
 
 
+def check_k(k: int | None) -> None:
+    if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
+        raise UserError(f"k must be a whole number of at least 1, not {k!r}")
+
+
 class Retriever:
-    """Searches one store (any backend of the contract in rag/storage/base.py). `embed_query` turns a question into its vector (loaded lazily by the caller)."""
+    """Searches one store (any backend of the contract in rag/storage/base.py). `embed_query` turns a question into
+    its vector (loaded lazily by the caller).
+
+    `search` is the checked entry (the query, `k`, outlet names and dates as a person gives them); `ranked` takes
+    filters that are already checked, for callers that checked them once for a whole question (rag.answering).
+    """
 
     def __init__(self, store: ChunkStore, embed_query: Callable[[str], np.ndarray], config: RetrievalConfig):
         self.store = store
@@ -45,14 +57,26 @@ class Retriever:
         self.config = config
         self._matcher: tuple[int, OutletMatcher] | None = None
 
-    def search(self, query: str, k: int = 10, *, sources: Sequence[str] | None = None,
-               date_from: str | None = None, date_to: str | None = None,
+    def search(self, query: str, k: int = 10, *, sources: Sequence[str] | str | None = None,
+               date_from: str | None = None, date_to: str | None = None, as_of=None,
                include_undated: bool = False) -> list[Hit]:
+        """Filters checked (unknown outlets and unreadable dates raise FilterError), time words of the query
+        resolved against `as_of` when it is given, then `ranked`."""
+        check_k(k)
         query = check_query(query)
-        if k < 1:
-            raise UserError("k must be at least 1")
+        known = [s for s, _ in self.store.sources()] if sources is not None else []
+        checked = check_filters(sources, date_from, date_to, known, as_of=as_of, include_undated=include_undated)
+        intent = time_intent(query, as_of) if as_of is not None else None
+        date_from, date_to = checked.date_from, checked.date_to
+        if intent is not None:
+            date_from, date_to = narrow(date_from, date_to, intent)
+        hits = self.ranked(query, k, Filters(checked.sources, date_from, date_to, (), include_undated))
+        return newest_first(hits) if intent is not None and intent.recency else hits
+
+    def ranked(self, query: str, k: int, user: Filters) -> list[Hit]:
+        """The top `k` hits for a checked query under checked filters (`user.dates` is not used: routing sets it)."""
         cfg = self.config
-        user = Filters(tuple(sources or ()), date_from, date_to, (), include_undated)
+        date_from, date_to, include_undated = user.date_from, user.date_to, user.include_undated
         analysis = analyze(query, self._outlet_matcher() if cfg.route_outlets and not user.sources else None)
         n = max(cfg.candidates, k)
         core_terms = keyword_terms(analysis.core)

@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from .cli import ROOT
 WORDINGS = ROOT / "tests" / "data" / "injection" / "wordings.jsonl"
 CORPUS = ROOT.parent / "shared" / "datasets" / "multihop-rag" / "corpus.json"
 

@@ -1,4 +1,4 @@
-"""Network helpers shared by the tests (and bench, through sys.path)."""
+"""Network helpers."""
 
 from __future__ import annotations
 
