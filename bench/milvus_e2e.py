@@ -21,10 +21,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
 DATA = ROOT.parent / "shared" / "datasets" / "multihop-rag"
 
-from milvus_support import milvus_server  # noqa: E402
+from bench.harness.milvus import milvus_server  # noqa: E402
 
 
 def rag(*args: str) -> tuple[subprocess.CompletedProcess, float]:

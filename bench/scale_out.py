@@ -22,11 +22,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
 DATA = ROOT.parent / "shared" / "datasets" / "multihop-rag"
 RESULTS = ROOT / "bench" / "results"
+sys.path.insert(0, str(ROOT))
 
-from milvus_support import milvus_server  # noqa: E402
+from bench.harness.milvus import milvus_server  # noqa: E402
 
 
 def index(paths: list[str], uri: str, extra: list[str]) -> tuple[dict, float]:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from bench.harness.cli import run_cli  # noqa: F401  (tests import it from here)
-from bench.harness.net import free_port
+from bench.harness.net import free_port, stop_process  # noqa: F401  (tests import them from here)
 
 # Nothing in the test suite may reach a model hub: the packaged files must be enough.
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -113,15 +113,6 @@ def chromium():
         browser.close()
 
 
-def stop_process(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 def wait_for_line(proc: subprocess.Popen, prefix: str, timeout: float, log: Path) -> str:
     """The first line of `proc`'s stdout that starts with `prefix`; fails the test if it exits or times out."""
     lines: queue.Queue[str] = queue.Queue()
@@ -161,3 +152,10 @@ def serving(index_dir: Path, work: Path, env: dict | None = None):
             yield url
         finally:
             stop_process(proc)
+
+
+def highlight_in_view(page) -> bool:
+    """Is the reader's highlighted passage scrolled inside the reader's visible box?"""
+    return page.evaluate("""() => { const m = document.querySelector('.rag-reader mark.rag-hl-target');
+        const b = document.querySelector('.rag-reader-box').getBoundingClientRect();
+        const r = m.getBoundingClientRect(); return r.top >= b.top && r.bottom <= b.bottom; }""")

@@ -14,6 +14,7 @@ import re
 
 import pytest
 
+from conftest import highlight_in_view
 from ui.filters import Filters
 
 from test_browser_ui import CONTRAST_JS, _open, _pick, _settings, _shot, chromium, server, shots  # noqa: F401
@@ -132,9 +133,7 @@ def test_the_tab_lists_the_index_quotes_and_a_row_opens_the_article_at_the_quote
         assert _norm(hit.quote.quote) in marked, "the highlight holds the quote"
         assert page.locator(".rag-reader-title").inner_text() == (article.title or "Untitled article")
         assert "the quote" in page.locator("#rag-q-reader-host .rag-meta").inner_text()
-        in_view = page.evaluate("""() => { const m = document.querySelector('.rag-reader mark.rag-hl-target');
-            const b = document.querySelector('.rag-reader-box').getBoundingClientRect();
-            const r = m.getBoundingClientRect(); return r.top >= b.top && r.bottom <= b.bottom; }""")
+        in_view = highlight_in_view(page)
         assert in_view, "the quote is scrolled into view"
         page.keyboard.press("Escape")
         page.wait_for_function("() => !document.querySelector('.rag-reader')")

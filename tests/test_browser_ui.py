@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from bench.harness.net import free_port
-from conftest import ANSWER_TIMEOUT_MS, DATA, ROOT, SEEDS, serving, stop_process
+from conftest import ANSWER_TIMEOUT_MS, DATA, ROOT, SEEDS, highlight_in_view, serving, stop_process
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -313,9 +313,7 @@ def test_open_the_full_article_scrolled_to_the_highlighted_excerpt(chromium, ser
         box = page.locator(".rag-reader-box")
         full = box.inner_text()
         assert len(full) > len(page.locator("#rag-sources .rag-source").first.inner_text()) * 0.5
-        in_view = page.evaluate("""() => { const m = document.querySelector('.rag-reader mark.rag-hl-target');
-            const b = document.querySelector('.rag-reader-box').getBoundingClientRect();
-            const r = m.getBoundingClientRect(); return r.top >= b.top && r.bottom <= b.bottom; }""")
+        in_view = highlight_in_view(page)
         assert in_view, "the highlighted excerpt is scrolled into view"
         page.keyboard.press("Escape")
         page.wait_for_function("() => !document.querySelector('.rag-reader')")

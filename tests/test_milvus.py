@@ -16,7 +16,7 @@ import pytest
 from rag.errors import UserError
 from rag.storage.location import MilvusLocation, parse_location
 
-from milvus_support import milvus_server
+from bench.harness.milvus import milvus_server
 
 ROOT = Path(__file__).resolve().parent.parent
 HAS_MILVUS = importlib.util.find_spec("pymilvus") is not None and importlib.util.find_spec("milvus_lite") is not None

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from milvus_support import milvus_server
+from bench.harness.milvus import milvus_server
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "datasets" / "multihop-rag" / "corpus.json"

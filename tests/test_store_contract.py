@@ -15,7 +15,7 @@ from rag.schema import Article, Chunk
 from rag.storage import ChunkStore, ExactStore, Filters, Store, VectorPolicy
 from rag.storage.location import parse_location
 
-from milvus_support import milvus_server
+from bench.harness.milvus import milvus_server
 
 HAS_MILVUS = importlib.util.find_spec("pymilvus") is not None and importlib.util.find_spec("milvus_lite") is not None
 needs_milvus = pytest.mark.skipif(not HAS_MILVUS, reason="Milvus backend: pip install 'article-rag[milvus]'")

@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from net_support import free_port
+from bench.harness.net import free_port, stop_process
 
 
 @contextlib.contextmanager
@@ -36,10 +36,5 @@ def milvus_server(data_dir: Path, timeout: float = 60.0) -> Iterator[str]:
             time.sleep(0.2)
         yield f"127.0.0.1:{port}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, grace=10)
         log.close()
