@@ -133,6 +133,7 @@ def _run(index, question: str, search_q: str, m: Model, k: int, plan, history: S
         search_q = plan.question if search_q == question else search_q
         question = plan.question
     hits = index.search(search_q, k=k, **plan.filters)
+    filters = plan.filters
     notes = plan.notes
     if plan.recency:
         hits, note = newest_relevant(hits, question, search_q)
@@ -145,6 +146,7 @@ def _run(index, question: str, search_q: str, m: Model, k: int, plan, history: S
         # "this week" in a question may be the article's week: nothing in the window answers, so say so and
         # search every date
         hits = index.search(search_q, k=k, **plan.fallback)
+        filters = plan.fallback
         notes = (f"nothing in that window answers it ({plan.notes[0]}); searched all dates",)
         passages = passages_from_hits(hits)
         pool = full_pool = Pool(passages)
@@ -158,9 +160,11 @@ def _run(index, question: str, search_q: str, m: Model, k: int, plan, history: S
         yield quoted.text          # who said what, from the quotes stored at index time (rag.news_answers)
         yield _timed(quoted, t0, t_search, t_ret)
         return
-    layer = _layer(index, pool, question, search_q, evidence)
+    layer = _layer(index, pool, question, search_q, evidence, filters)
     if layer is not None:    # words and meaning decide together (rag.answering.evidence_check)
         evidence = Evidence(layer.check.sufficient, evidence.coverage, layer.check.reason)
+        pool = full_pool = layer.pool      # with any passages found for a part the first search missed
+        passages = list(pool.passages)
     if not evidence.sufficient:
         ans = _refusal(base, pool, question, search_q, evidence.reason)
         yield ans.text
@@ -207,15 +211,18 @@ def _run(index, question: str, search_q: str, m: Model, k: int, plan, history: S
     yield _timed(ans, t0, t_search, t_ret)
 
 
-def _layer(index, pool: Pool, question: str, search_q: str, evidence: Evidence) -> AnswerLayer | None:
+def _layer(index, pool: Pool, question: str, search_q: str, evidence: Evidence,
+           filters: dict | None = None) -> AnswerLayer | None:
     """The answer layer over this pool; None when there is nothing to weigh (no passages, no question terms)."""
     if not pool.units or evidence.reason in ("the question names nothing to look for",):
         return None
     embedder = getattr(index, "embedder", None)
     sources = getattr(index, "sources", None)
     outlets = [s for s, _ in sources()] if callable(sources) else sorted({p.article.source for p in pool.passages})
+    search = (lambda text, k: index.search(text, k=k, **(filters or {}))) if callable(getattr(index, "search", None)) \
+        else None
     return AnswerLayer.build(pool, question, search_q, embedder=embedder, outlets=outlets,
-                             lexical_ok=evidence.sufficient, lexical_coverage=evidence.coverage)
+                             lexical_ok=evidence.sufficient, lexical_coverage=evidence.coverage, search=search)
 
 
 def _checked_fallback(base: Answer, pool: Pool, layer: AnswerLayer | None, raw: str, question: str,
