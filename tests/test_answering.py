@@ -190,11 +190,13 @@ def test_extractive_latency_beyond_retrieval(seed_index):
     """Median time spent after retrieval (gate + sentence selection + attribution), over 30 questions."""
     questions = [q for q, _ in SEED_CASES] + UNCOVERED
     questions = (questions * 2)[:30]
-    cache = {q: seed_index.search(q, k=6) for q in questions}
+    cache = {(q, 6): seed_index.search(q, k=6) for q in questions}
 
     class Cached:      # the real hits, without re-paying for the query embedding on a busy machine
         def ranked(self, q, k, filters):
-            return cache[q]
+            if (q, k) not in cache:      # a part's second search (rag.answering.part_search) is retrieval too
+                cache[q, k] = seed_index.search(q, k=k)
+            return cache[q, k]
 
     # the answerer's seam: any retriever, the index's catalog, no embedder (the lexical gate alone)
     answerer = Answerer(Cached(), seed_index.store, lambda: None)

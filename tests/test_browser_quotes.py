@@ -17,7 +17,7 @@ import pytest
 from conftest import highlight_in_view
 from ui.filters import Filters
 
-from test_browser_ui import CONTRAST_JS, _open, _pick, _settings, _shot, chromium, server, shots  # noqa: F401
+from test_browser_ui import CONTRAST_JS, _open, _pick, _settings, _shot, server, shots  # noqa: F401
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

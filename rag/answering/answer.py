@@ -19,6 +19,7 @@ from ..defaults import DEFAULT_K, REFUSAL
 from ..providers.base import Model, Prompt, Source, check_model, get_model
 from ..retrieval import Retriever, check_query
 from ..schema import Answer, AnswerSentence
+from ..storage.base import Filters
 from .citations import (
     MarkerStream, Pool, answer_sentences, attribute, is_refusal, passages_from_hits, query_weights,
     unit_citations,
@@ -147,6 +148,7 @@ class Answerer:
         t_search = _now()
         question, search_q, weights, plan = asked.question, asked.query, asked.weights, asked.plan
         hits = self.retriever.ranked(search_q, k, asked.filters)
+        filters = asked.filters
         notes = plan.notes
         if plan.recency:
             hits, note = newest_relevant(hits, question, search_q, weights=weights)
@@ -159,6 +161,7 @@ class Answerer:
             # "this week" in a question may be the article's week: nothing in the window answers, so say so and
             # search every date
             hits = self.retriever.ranked(search_q, k, asked.fallback)
+            filters = asked.fallback
             notes = (f"nothing in that window answers it ({plan.notes[0]}); searched all dates",)
             passages = passages_from_hits(hits)
             pool = full_pool = Pool(passages)
@@ -172,9 +175,11 @@ class Answerer:
             yield quoted.text          # who said what, from the quotes stored at index time (rag.news_answers)
             yield _timed(quoted, t0, t_search, t_ret)
             return
-        layer = self.layer(pool, question, search_q, evidence, weights=weights)
+        layer = self.layer(pool, question, search_q, evidence, weights=weights, filters=filters)
         if layer is not None:    # words and meaning decide together (rag.answering.evidence_check)
             evidence = Evidence(layer.check.sufficient, evidence.coverage, layer.check.reason)
+            pool = full_pool = layer.pool      # with any passages found for a part the first search missed
+            passages = list(pool.passages)
         if not evidence.sufficient:
             ans = _refusal(base, pool, weights, evidence.reason)
             yield ans.text
@@ -223,12 +228,19 @@ class Answerer:
         yield _timed(ans, t0, t_search, t_ret)
 
     def layer(self, pool: Pool, question: str, query: str, evidence: Evidence, *,
-              weights: Mapping[str, float] | None = None) -> AnswerLayer | None:
-        """The answer layer over this pool; None when there is nothing to weigh (no passages, no question terms)."""
+              weights: Mapping[str, float] | None = None, filters: Filters | None = None) -> AnswerLayer | None:
+        """The answer layer over this pool; None when there is nothing to weigh (no passages, no question terms).
+        With `filters` (the question's, checked), a part whose names the passages lack is searched again under
+        them (rag.answering.part_search)."""
         if not pool.units or evidence.reason in ("the question names nothing to look for",):
             return None
+        search = None
+        if filters is not None:
+            def search(text: str, k: int) -> list:
+                return self.retriever.ranked(check_query(text), k, filters)
         return AnswerLayer.build(pool, question, query, embedder=self._embedder(), outlets=self._outlets(),
-                                 lexical_ok=evidence.sufficient, lexical_coverage=evidence.coverage, weights=weights)
+                                 lexical_ok=evidence.sufficient, lexical_coverage=evidence.coverage, weights=weights,
+                                 search=search)
 
 
 def final_answer(stream: Iterator[str | Answer]) -> Answer:

@@ -20,6 +20,7 @@ from ..retrieval.routing import OutletMatcher, find_dates
 from .answer_plan import ENTITY, YESNO, AnswerPlan, plan as make_plan
 from .citations import MARKER, Pool, terms
 from .evidence_check import Check, EvidenceView, check as check_evidence
+from .part_search import complete
 from .short_answers import ShortAnswer, choose, lead_text
 from .verdicts import Verdict, decide
 
@@ -46,9 +47,13 @@ class AnswerLayer:
 
     @classmethod
     def build(cls, pool: Pool, question: str, query: str | None, *, embedder, outlets: Sequence[str] = (),
-              lexical_ok: bool, lexical_coverage: float, weights: Mapping[str, float] | None = None) -> "AnswerLayer":
+              lexical_ok: bool, lexical_coverage: float, weights: Mapping[str, float] | None = None,
+              search=None) -> "AnswerLayer":
+        """`search(text, k)` (the retriever's, under the question's filters) lets a part whose names the passages
+        lack be looked up again (rag.answering.part_search); `layer.pool` then holds the passages it added."""
         matcher = OutletMatcher(list(outlets)) if outlets else None
         outlet_words = frozenset(t for o in outlets for t in terms(o))
+        pool = complete(pool, question, search, outlet_words)
         view = EvidenceView(pool, question, query, embedder, weights=weights)
         chk = check_evidence(view, lexical_ok, lexical_coverage, outlet_words)
         return cls(pool, question, make_plan(question), view, chk, matcher, outlet_words)

@@ -37,7 +37,11 @@ _TYPE_NOUNS = {
         minister secretary official officials politician candidate coach manager owner investor entrepreneur
         celebrity singer artist actor actress author writer journalist reporter spokesperson spokesman spokeswoman
         director judge lawyer attorney quarterback striker pitcher driver star member boss head chair chairman
-        chairwoman""".split(),
+        chairwoman commissioner governor mayor senator lawmaker prosecutor officer soldier pilot astronaut scientist
+        researcher doctor chef host presenter comedian rapper musician designer billionaire filmmaker producer
+        guard forward defender midfielder goalkeeper keeper winger receiver linebacker shortstop catcher batter
+        bowler boxer fighter golfer swimmer runner cyclist jockey wrestler captain girl boy child teenager hostage
+        victim prisoner suspect""".split(),
     ORGANISATION: """company companies organization organisation organizations firm firms business businesses
         corporation startup start-up brand team teams club clubs group agency agencies institution bank exchange
         platform platforms network networks outlet outlets publication newspaper newspapers paper magazine
@@ -107,7 +111,11 @@ def _entity_head(main: str) -> tuple[str, str] | None:
     if re.match(r"where\b", low):
         return PLACE, "place"
     if re.match(r"who(?:m|se)?\b", low):
-        return PERSON, "person"
+        # "Who is the New York judge who ...": the noun says which person, and is looked for beside the answer
+        m = re.match(r"who\s+(?:is|was|are|were)\s+(?:the|a|an)\s+((?:[\w'’-]+\s+){0,4}?)([a-z][\w-]*)"
+                     r"(?=\s+(?:who|that|whose|which|in|at|of|for|behind)\b|\s*[,?])", main, re.IGNORECASE)
+        noun = m.group(2).lower() if m else ""
+        return PERSON, (noun if noun and _noun_type(noun)[0] == PERSON else "person")
     # which X / what X / what is the name of the X: the noun phrase runs until a verb, a comma or a proper name
     if not re.match(r"(?:which|what)\b", low):
         return None
@@ -129,12 +137,22 @@ def _entity_head(main: str) -> tuple[str, str] | None:
         if tok.endswith((",", ";", ":")):
             break
     for w in reversed(words):          # the head noun ends the phrase: "social media platform"
-        t = _NOUN_TYPE.get(w) or _NOUN_TYPE.get(w.rstrip("s"))
+        t, base = _noun_type(w)
         if t:
-            return t, w
+            return t, base
     if words and low.startswith("which "):
         return THING, words[0]
     return None
+
+
+def _noun_type(word: str) -> tuple[str | None, str]:
+    """The entity type a (possibly plural or possessive) noun asks for, and its singular: "bodies" ->
+    (organisation, "body"), "artist's" -> (person, "artist")."""
+    w = re.sub(r"['’]s?$", "", word)
+    for base in (w, w[:-3] + "y" if w.endswith("ies") else w, w[:-2] if w.endswith("es") else w, w.rstrip("s")):
+        if base in _NOUN_TYPE:
+            return _NOUN_TYPE[base], base
+    return None, w
 
 
 def _choices(main: str) -> tuple[str, ...]:

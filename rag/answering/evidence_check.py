@@ -42,6 +42,10 @@ _FUNCTION = frozenset("""the a an in on at by for of to from and or but if as is
     had be this that these those it its he she they his her their who whom what which when where why how
     between considering according based given following after before during while mr mrs ms dr""".split())
 
+_POSSESSIVE = re.compile(r"['’]s\b\s*")
+_CALENDAR = frozenset(terms("January February March April May June July August September October November December "
+                            "Monday Tuesday Wednesday Thursday Friday Saturday Sunday"))
+
 
 def attribution(text: str) -> str | None:
     """The sentence without its quotations ('"...," Mr Mitov told the Times.' -> 'Mr Mitov told the Times.'),
@@ -69,14 +73,19 @@ class Scored:
 
 
 def question_names(question: str, outlet_words: frozenset[str] = frozenset()) -> list[frozenset[str]]:
-    """The proper names a question uses, each as its set of terms, without outlet names and function words:
-    'Did The Verge say Sam Bankman-Fried ...' -> [{'sam', 'bankman', 'fri'}]."""
+    """The proper names a question uses, each as its set of terms, without outlet names, function words, month
+    and weekday names: 'Did The Verge say Sam Bankman-Fried ...' -> [{'sam', 'bankman', 'fri'}]."""
     out = []
     for m in _NAME.finditer(question):
-        words = [w for w in m.group(1).split() if w.lower() not in _FUNCTION]
-        ts = frozenset(t for w in words for t in terms(w) if not t[0].isdigit()) - outlet_words
-        if ts:
-            out.append(ts)
+        # "Meta's GDPR compliance" names two things: each is looked for on its own
+        for name in _POSSESSIVE.split(m.group(1)):
+            words = [w for w in name.split() if w.lower() not in _FUNCTION]
+            # dates are the time filter's business, and two-letter forms ("TE", "UX") are abbreviations the
+            # sources spell out more often than not
+            ts = frozenset(t for w in words for t in terms(w)
+                           if not t[0].isdigit() and t not in _CALENDAR and len(t) > 2) - outlet_words
+            if ts:
+                out.append(ts)
     return out
 
 

@@ -21,7 +21,8 @@ from .evidence_check import Scored, quote_spans
 
 log = logging.getLogger(__name__)
 
-_CAP = r"(?:[A-Z][\w'’\-]*|[A-Z]{2,}[\w'’\-]*|[a-z]+[A-Z][\w'’\-]*)"   # Google, FTX, eBay/iPhone, Bankman-Fried
+# Google, FTX, R&A, eBay/iPhone, Bankman-Fried
+_CAP = r"(?:[A-Z]+&[A-Z]+|[A-Z][\w'’\-]*|[A-Z]{2,}[\w'’\-]*|[a-z]+[A-Z][\w'’\-]*)"
 _NAME_SPAN = re.compile(rf"{_CAP}(?:(?:\s+(?:of|de|du|la|von|van|der|&|and|the)){{0,2}}\s+{_CAP})*")
 _NUM_WORD = (r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|"
              r"twenty|thirty|forty|fifty|hundred|dozen|dozens|hundreds|thousands)")
@@ -32,11 +33,15 @@ _NUM_SPAN = re.compile(
     r"touchdowns|goals|runs|wickets|users|employees|jobs|members|copies|units|votes|seats))?")
 _MONTH = ("January February March April May June July August September October November December "
           "Jan Feb Mar Apr Jun Jul Aug Sep Sept Oct Nov Dec").split()
-_DATE_SPAN = re.compile(r"\b(?:(?:" + "|".join(_MONTH) + r")\.?(?:\s+\d{1,2}(?:st|nd|rd|th)?)?(?:,?\s+\d{4})?|"
-                        r"(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)|(?:19|20)\d\d)\b")
+_WEEKDAY = r"(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)"
+# "October 5, 2023", "Sunday 29 October" (day before month, as British sources write it), "Monday", "2023"
+_DATE_SPAN = re.compile(r"\b(?:(?:" + _WEEKDAY + r",?\s+)?\d{1,2}(?:st|nd|rd|th)?\s+(?:" + "|".join(_MONTH) +
+                        r")\b\.?(?:,?\s+\d{4})?|(?:" + "|".join(_MONTH) +
+                        r")\.?(?:\s+\d{1,2}(?:st|nd|rd|th)?)?(?:,?\s+\d{4})?|" + _WEEKDAY + r"|(?:19|20)\d\d)\b")
 _LEAD_STOP = frozenset("""The A An In On At By For Of To From And Or But If As It Its He She They His Her Their This
     That These Those There Here When Where While After Before During Since Although Though However Meanwhile Also
-    According Last Next Mr Mrs Ms Dr Sir Dame Lord Lady President CEO Chief Prime Minister Secretary Senator
+    According Last Next With Without Against Under Over Into Despite Amid Among Through Across Like Unlike Once
+    Every Each All Some Many Most Both Neither Either Not Maybe Perhaps Mr Mrs Ms Dr Sir Dame Lord Lady President CEO Chief Prime Minister Secretary Senator
     Judge Coach Rep Gov General Captain Professor Prof Former Ex We I You Our My Your What Who Which How Why Yet
     Still Even Just Only Then So Now Today Yesterday Tomorrow""".split())
 _WEEKDAYS_MONTHS = frozenset(m.lower() for m in _MONTH) | frozenset(
@@ -63,6 +68,12 @@ LOCAL_CANDIDATES = 6        # ... for this many candidates
 LOCAL_SEM_WEIGHT = 1.0
 OVERLAP_FACTOR = 0.5
 ARTICLE_BONUS = 0.25
+HEAD_FACTOR = 1.5           # the question's head noun ("guard", "judge", "company") right beside the span
+# heads every article says of everything ("the company said"): they tell no candidate apart
+_GENERIC_HEADS = frozenset("""person place number date individual people company companies firm business
+    organization organisation entity group team platform corporation player players member members""".split()) | {""}
+HEAD_WORDS = 3              # ... within this many words ("Judge Arthur Engoron", "Zak Zinter, the guard")
+MEASURE_FACTOR = 1.5        # money asked for and the span is money (or a share and it is a percentage)
 
 
 @dataclass(frozen=True)
@@ -73,14 +84,26 @@ class ShortAnswer:
     n_articles: int
 
 
+def _name_runs(text: str) -> list[tuple[int, int]]:
+    """Runs of capitalised words, cut after a possessive: "Iñigo Quintero’s Si No Estás" is a person and a song."""
+    out = []
+    for m in _NAME_SPAN.finditer(text):
+        s = m.start()
+        for p in re.finditer(r"['’]s\s", m.group(0)):
+            out.append((s, m.start() + p.end() - 1))
+            s = m.start() + p.end()
+        if s < m.end():
+            out.append((s, m.end()))
+    return out
+
+
 def _spans(kind: str, text: str) -> list[tuple[int, int]]:
     if kind == NUMBER:
         return [(m.start(), m.end()) for m in _NUM_SPAN.finditer(text) if m.group(0).strip()]
     if kind == DATE:
         return [(m.start(), m.end()) for m in _DATE_SPAN.finditer(text)]
     out = []
-    for m in _NAME_SPAN.finditer(text):
-        s, e = m.start(), m.end()
+    for s, e in _name_runs(text):
         words = text[s:e].split()
         # a sentence-initial or title word is not part of the name: "The Verge said" keeps "Verge"? no - the
         # outlet filter drops it; "President Joe Biden" -> "Joe Biden"; "In London" -> "London"
@@ -125,9 +148,18 @@ _YEAR = re.compile(r"^(?:19|20)\d\d$")
 _SCORE = re.compile(r"^\d+-\d+$")
 
 
-def _measure_fit(head: str, unit: str, span: str, after: str) -> float:
+_MONEY_NOUNS = frozenset(terms("""price prices cost costs value valuation revenue revenues earnings profit profits
+    loss losses salary fee fees budget income sales sum amount fine fines funding deal"""))
+_SHARE_NOUNS = frozenset(terms("percentage percent share rate growth cagr margin proportion"))
+_MONEY = re.compile(r"[$£€]|\b(?:dollars?|pounds|euros|[A-Z]{3})\b")
+_SHARE = re.compile(r"%|\bper\s?cent\b")
+_AFTER_MONTH = re.compile(r"\b(?:" + "|".join(_MONTH) + r")\.?\s*$")
+
+
+def _measure_fit(head: str, unit: str, span: str, before: str, after: str) -> float:
     """Numbers and dates: a year is no count ("how many days" is not answered by "2023"), a score or record is
-    written "23-20", a year question wants a year, and a count carries the unit the question asks about."""
+    written "23-20", a year question wants a year, a count carries the unit the question asks about, a number
+    right after a month is a day of it ("Nov. 27"), and money or a share is written with its sign."""
     bare = span.strip(" .,")
     if head == "date":
         return 1.0
@@ -135,10 +167,30 @@ def _measure_fit(head: str, unit: str, span: str, after: str) -> float:
         return 1.5 if _YEAR.match(bare) else 0.5
     if head in ("score", "scores", "record"):
         return 2.0 if _SCORE.match(bare) else 0.5
-    fit = 0.3 if _YEAR.match(bare) else 1.0
+    fit = 0.3 if _YEAR.match(bare) or _AFTER_MONTH.search(before) else 1.0
     if unit and unit in terms(span + " " + " ".join(after.split()[:1])):
         fit *= UNIT_FACTOR
+    wanted = set(terms(head)) | {unit}
+    if wanted & _MONEY_NOUNS:
+        fit *= MEASURE_FACTOR if _MONEY.search(span) else 1.0 / MEASURE_FACTOR
+    elif wanted & _SHARE_NOUNS:
+        fit *= MEASURE_FACTOR if _SHARE.search(span) else 1.0 / MEASURE_FACTOR
     return fit
+
+
+def _acronyms(question: str) -> frozenset[str]:
+    """Initials of the names a question uses: 'Hipgnosis Songs Fund' -> 'HSF', so that the source's short form
+    of a name the question already says is not taken for the answer."""
+    out = set()
+    for m in _NAME_SPAN.finditer(question):
+        words = [w for w in m.group(0).split() if w[0].isupper() and w not in _LEAD_STOP]
+        if len(words) >= 2:
+            out.add("".join(w[0] for w in words))
+    return frozenset(out)
+
+
+_LOWER_WORD = re.compile(r"(?<![\w'’-])[a-z][a-z'’-]+")
+_SENTENCE_START = re.compile(r"^[\s\"“‘'(\[]*$")
 
 
 def _type_fit(kind: str, span: str, before: str, after: str) -> float:
@@ -158,7 +210,8 @@ def _type_fit(kind: str, span: str, before: str, after: str) -> float:
         return 1.3 if orgish else 1.0
     if kind == PLACE:
         return 1.4 if _PLACE_CUES.search(before) else 0.8
-    return 1.0
+    # "which software update / animals / program": a thing, so someone's full name said to speak is a poor fit
+    return 0.6 if len(words) >= 2 and personish and not orgish else 1.0
 
 
 def _key(span: str) -> str:
@@ -182,6 +235,14 @@ def choose(plan: AnswerPlan, ranked: list[Scored], question: str, outlet_words: 
     # the question's verbs ("have arrived", "returned", "deported") say which of several numbers or names is meant
     verbs = frozenset(t for w in re.findall(r"[A-Za-z]{3,}ed\b", question) for t in terms(w))
     q_terms = frozenset(q_weights)
+    m = re.search(r"\bhow much\s+([a-z]+)", question, re.IGNORECASE)
+    unit = unit or (terms(m.group(1))[0] if m and terms(m.group(1)) else "")
+    # the noun that says what is wanted, when it says more than the type ("guard", "commissioner", "company")
+    head = [] if plan.head in _GENERIC_HEADS else terms(plan.head)
+    known_acronyms = _acronyms(question)
+    # words the passages also write in lower case: capitalised only because they open a sentence ("Maybe")
+    lower_words = frozenset(w for p in (pool.passages if pool is not None else ()) for w in
+                            _LOWER_WORD.findall(p.text)) if kind not in (NUMBER, DATE) else frozenset()
 
     def in_question(t: str) -> bool:
         return t in q_terms or (pool is not None and any(terms_match(t, q) for q in q_terms))
@@ -214,8 +275,18 @@ def choose(plan: AnswerPlan, ranked: list[Scored], question: str, outlet_words: 
                 ts = [t for t in ts if t[0].isdigit() or t in _NUMBER_TERMS] or ts
             if not ts or all(in_question(t) for t in ts):
                 continue     # the question's own words (or an outlet's name) are not its answer
+            if span_kind == THING and (span in known_acronyms or (
+                    " " not in span and span.lower() in lower_words and (modifier or _SENTENCE_START.match(text[:s])))):
+                continue     # "HSF" for Hipgnosis Songs Fund; "Maybe ..."; "[College Football] Playoff" for a program
+            if span_kind == NUMBER and span.lower() == "one" and text[e:e + 4] == " of ":
+                continue     # "one of the fastest growing" is no count
             fit = _type_fit(kind, span, text[max(0, s - 30):s], text[e:e + 25]) if span_kind == THING else \
-                _measure_fit(plan.head, unit, span, text[e:e + 20])
+                _measure_fit(plan.head, unit, span, text[max(0, s - 12):s], text[e:e + 20])
+            near = frozenset(terms(" ".join(text[max(0, s - 60):s].split()[-HEAD_WORDS:] +
+                                            text[e:e + 60].split()[:HEAD_WORDS])))
+            headed = span_kind == THING and bool(head) and pool is not None and all(pool.has(near, h) for h in head)
+            if headed:
+                fit *= HEAD_FACTOR
             if modifier or any(in_question(t) for t in ts):
                 fit *= OVERLAP_FACTOR    # "Los Angeles Chargers" when the question names the Chargers
             # a sentence's subject comes first: earlier spans win what is left of a tie
@@ -225,8 +296,9 @@ def choose(plan: AnswerPlan, ranked: list[Scored], question: str, outlet_words: 
             if verbs and pool is not None and any(pool.has(frozenset(terms(window)), v) for v in verbs):
                 occ *= VERB_FACTOR
             key = _key(span) if span_kind == THING else span.lower()
-            st = stats.setdefault(key, {"occ": [], "articles": set(), "forms": {}, "best": None})
+            st = stats.setdefault(key, {"occ": [], "articles": set(), "forms": {}, "best": None, "headed": False})
             st["occ"].append(occ)
+            st["headed"] = st["headed"] or headed
             st["articles"].add(sc.unit.passage)
             st["forms"][span] = st["forms"].get(span, 0) + 1
             if st["best"] is None or occ > st["best"][0]:
@@ -239,7 +311,10 @@ def choose(plan: AnswerPlan, ranked: list[Scored], question: str, outlet_words: 
         # the best occurrence decides; repeats add a little, other articles more (multi-source questions)
         best = max(st["occ"])
         support = best + REPEAT_WEIGHT * (sum(st["occ"]) - best)
-        return (support + st.get("local_sem", 0.0)) * (1.0 + ARTICLE_BONUS * (len(st["articles"]) - 1))
+        # a candidate the sources call what the question asks for ("Judge Arthur Engoron") outweighs one they
+        # merely repeat (the article's subject, which the question describes instead of naming)
+        return (support + st.get("local_sem", 0.0)) * (1.0 + ARTICLE_BONUS * (len(st["articles"]) - 1)) * \
+            (HEAD_FACTOR if st["headed"] else 1.0)
 
     if embed is not None and len(stats) > 1:
         # the leading candidates' own neighbourhoods, read for meaning: "the number arriving from France is ...
