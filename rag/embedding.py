@@ -213,10 +213,19 @@ class SentenceTransformerEmbedder:
             done += len(idx)
             if progress:
                 progress(done, len(texts))
-        if self._fast is None:
-            # Indexing has the torch model loaded anyway: prepare the question encoder now, not at the first question.
+        if self._fast is None and not self._question_encoder_exported():
+            # Indexing has the torch model loaded anyway: export the question encoder now (once per machine), not
+            # at the first question. An existing export is left for the first question to load.
             self._fast_encoder()
         return out
+
+    def _question_encoder_exported(self) -> bool:
+        if os.environ.get("RAG_EMBED_ENGINE", "").lower() == "torch" or self.id != DEFAULT_EMBEDDER:
+            return True  # nothing to prepare (other models are exported at their first question)
+        from .embedding_onnx import export_folder
+
+        folder = export_folder(PACKAGED_MINILM_SHA256, self.max_tokens)
+        return (folder / "model.onnx").is_file() and (folder / "check.json").is_file()
 
     def embed_query(self, text: str) -> np.ndarray:
         with self._recent_lock:

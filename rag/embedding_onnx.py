@@ -46,6 +46,10 @@ def cache_dir() -> Path:
     return Path(base) / "article-rag"
 
 
+def export_folder(weights_sha: str, max_tokens: int) -> Path:
+    return cache_dir() / "onnx" / f"{weights_sha[:24]}-{max_tokens}"
+
+
 class OnnxEncoder:
     """Mean-pooled, L2-normalised sentence vectors from an exported BERT-style model."""
 
@@ -99,7 +103,7 @@ def load(model_dir: Path, weights_sha: str, max_tokens: int, torch_model=None) -
     tokenizer_json = model_dir / "tokenizer.json"
     if not tokenizer_json.is_file():
         raise RuntimeError(f"no tokenizer.json in {model_dir}")
-    folder = cache_dir() / "onnx" / f"{weights_sha[:24]}-{max_tokens}"
+    folder = export_folder(weights_sha, max_tokens)
     try:
         return _open_checked(folder, tokenizer_json, max_tokens)
     except Exception as exc:  # noqa: BLE001 - a damaged file raises whatever onnxruntime raises; all mean "redo"

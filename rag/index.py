@@ -162,8 +162,9 @@ class Index:
         return get_embedder(self.embedder_name, precision=self._store.manifest.get("embedder_precision", "auto"))
 
     def warm(self) -> None:
-        """Load the embedder and the vectors now rather than on the first query."""
+        """Load the embedders and the vectors now rather than on the first query."""
         self.embedder.embed_query("warm up")
+        self.embedder.model  # the passage model too: the answer's evidence check encodes sentences with it
         if isinstance(self._store, Store):
             self._store.vectors()
         else:

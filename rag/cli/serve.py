@@ -98,6 +98,7 @@ def _warm(index, model: str, options: dict) -> float:
     from ..errors import RagError
 
     t0 = time.perf_counter()
+    index.warm()  # both encoders (questions, and sentences for the evidence check) and the vectors
     index.search("warm up the embedder", k=1)
     if model == "extractive":
         try:  # also loads the answering path (tokenizer, sentence splitting); a refusal is fine

@@ -89,7 +89,15 @@ class RayEngine:
         if not self.ray.is_initialized():
             kw = {"address": address} if address else {"num_cpus": os.cpu_count()}
             try:
-                self.ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False, **kw)
+                try:
+                    self.ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False, **kw)
+                except Exception as e:  # noqa: BLE001 - see below
+                    # A local Ray gives its raylet a fixed 30 s to register; on a busy small machine that can pass.
+                    # A second start usually finds the machine warmer (files cached); a cluster gets no retry.
+                    if address or "timed out during startup" not in str(e):
+                        raise
+                    self.ray.shutdown()
+                    self.ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False, **kw)
             except Exception as e:  # noqa: BLE001 - ray raises bare Exception/ConnectionError/RuntimeError here
                 where = f"the Ray cluster at {address}" if address else "Ray on this machine"
                 first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
