@@ -109,6 +109,7 @@ class SentenceTransformerEmbedder:
         self.dim = 384 if self.id == DEFAULT_EMBEDDER else 0
         self.max_tokens = _configured_max_tokens(self._load_from)
         self._fast_lock = threading.Lock()
+        self._weights_sha: str | None = None
         self._fast = None  # the ONNX Runtime encoder once tried: OnnxEncoder, or False when unavailable
         self.engine = "torch"
         # Chat re-asks, retries and the answer's evidence check encode the same question again.
@@ -152,20 +153,27 @@ class SentenceTransformerEmbedder:
                     self._fast = self._try_fast()
         return self._fast
 
-    def _try_fast(self):
+    def _onnx_target(self):
+        """(model folder, weights sha256) when the ONNX question encoder may be used for this model, else None."""
         import importlib.util
 
         if os.environ.get("RAG_EMBED_ENGINE", "").lower() == "torch":
-            return False
+            return None
         model_dir = Path(self._load_from)
-        if not model_dir.is_dir() or importlib.util.find_spec("onnxruntime") is None:
+        weights = model_dir / "model.safetensors"
+        if not weights.is_file() or importlib.util.find_spec("onnxruntime") is None:
+            return None
+        if self._weights_sha is None:
+            self._weights_sha = PACKAGED_MINILM_SHA256 if self.id == DEFAULT_EMBEDDER else _sha256(weights)
+        return model_dir, self._weights_sha
+
+    def _try_fast(self):
+        target = self._onnx_target()
+        if target is None:
             return False
         from . import embedding_onnx
 
-        weights = model_dir / "model.safetensors"
-        if not weights.is_file():
-            return False
-        sha = PACKAGED_MINILM_SHA256 if self.id == DEFAULT_EMBEDDER else _sha256(weights)
+        model_dir, sha = target
         try:
             try:
                 enc = embedding_onnx.load(model_dir, sha, self.max_tokens)
@@ -220,11 +228,12 @@ class SentenceTransformerEmbedder:
         return out
 
     def _question_encoder_exported(self) -> bool:
-        if os.environ.get("RAG_EMBED_ENGINE", "").lower() == "torch" or self.id != DEFAULT_EMBEDDER:
+        target = self._onnx_target() if self.id == DEFAULT_EMBEDDER else None
+        if target is None:
             return True  # nothing to prepare (other models are exported at their first question)
         from .embedding_onnx import export_folder
 
-        folder = export_folder(PACKAGED_MINILM_SHA256, self.max_tokens)
+        folder = export_folder(target[1], self.max_tokens)
         return (folder / "model.onnx").is_file() and (folder / "check.json").is_file()
 
     def embed_query(self, text: str) -> np.ndarray:

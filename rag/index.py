@@ -165,10 +165,7 @@ class Index:
         """Load the embedders and the vectors now rather than on the first query."""
         self.embedder.embed_query("warm up")
         self.embedder.model  # the passage model too: the answer's evidence check encodes sentences with it
-        if isinstance(self._store, Store):
-            self._store.vectors()
-        else:
-            self._store.warm()
+        self._store.warm()
 
     def close(self) -> None:
         self._store.close()

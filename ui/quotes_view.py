@@ -9,12 +9,11 @@ left the matching quotes out, and which).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from html import escape
 
 from rag import RagError
 
 from .filters import Filters, chips_html, filters_from
-from .render import plural
+from .render import clip, esc, plural
 
 MAX_ROWS = 50
 LEFT_OUT_SHOWN = 4
@@ -31,10 +30,6 @@ element.addEventListener('click', (ev) => {
 """
 
 
-def _q(text: object) -> str:
-    return escape(str(text or ""), quote=True)
-
-
 def _who(quote) -> str:
     """The role as the article states it, and the organisation when the role does not already name it."""
     role, org = (quote.role or "").strip(), (quote.organisation or "").strip()
@@ -46,8 +41,8 @@ def _who(quote) -> str:
 def _said(hit) -> str:
     q = hit.quote
     if q.kind == "direct":
-        return f'<span class="rag-q-text">“{_q(q.quote)}”</span>'
-    return f'<span class="rag-q-kind">Reported</span> <span class="rag-q-text">{_q(q.quote)}</span>'
+        return f'<span class="rag-q-text">“{esc(q.quote)}”</span>'
+    return f'<span class="rag-q-kind">Reported</span> <span class="rag-q-text">{esc(q.quote)}</span>'
 
 
 def _row(hit) -> str:
@@ -60,18 +55,18 @@ def _row(hit) -> str:
     # "told the Times" says where it was said; a bare "said" says nothing the row does not.
     verb = f"{q.verb} {q.addressee}" if q.verb and q.addressee else ""
     title = a.title or "Untitled article"
-    short = title if len(title) <= TITLE_CHARS else title[:TITLE_CHARS].rsplit(" ", 1)[0] + "…"
+    short = clip(title, TITLE_CHARS + 1)
     day = (a.published_at or "")[:10]
-    return (f'<tr data-article="{_q(a.id)}" data-spans="{",".join(spans)}" data-target="1" '
+    return (f'<tr data-article="{esc(a.id)}" data-spans="{",".join(spans)}" data-target="1" '
             f'title="Open the article at this quote">'
-            f'<td data-label="Speaker"><span class="rag-q-speaker">{_q(q.speaker)}</span>'
-            + (f'<span class="rag-meta rag-q-role">{_q(who)}</span>' if who else "") + "</td>"
+            f'<td data-label="Speaker"><span class="rag-q-speaker">{esc(q.speaker)}</span>'
+            + (f'<span class="rag-meta rag-q-role">{esc(who)}</span>' if who else "") + "</td>"
             f'<td data-label="Quote">{_said(hit)}'
-            f'<span class="rag-q-foot"><span class="rag-meta" title="{_q(title)}">{_q(verb)}'
-            f'{" · " if verb else ""}{_q(short)}</span>'
+            f'<span class="rag-q-foot"><span class="rag-meta" title="{esc(title)}">{esc(verb)}'
+            f'{" · " if verb else ""}{esc(short)}</span>'
             f'<button class="rag-open" type="button">Open in article</button></span></td>'
-            f'<td data-label="Outlet">{_q(a.source) or "<span class=rag-meta>—</span>"}</td>'
-            f'<td data-label="Date">{_q(day) or "<span class=rag-meta>undated</span>"}</td></tr>')
+            f'<td data-label="Outlet">{esc(a.source) or "<span class=rag-meta>—</span>"}</td>'
+            f'<td data-label="Date">{esc(day) or "<span class=rag-meta>undated</span>"}</td></tr>')
 
 
 def _unique(hits: Sequence) -> list:
@@ -97,7 +92,7 @@ def quotes_html(hits: Sequence, *, topic: str = "", more: bool = False) -> str:
 
 
 def _what(topic: str, speaker: str) -> str:
-    return ("quotes" + (f" by “{_q(speaker)}”" if speaker else "") + (f" about “{_q(topic)}”" if topic else ""))
+    return ("quotes" + (f" by “{esc(speaker)}”" if speaker else "") + (f" about “{esc(topic)}”" if topic else ""))
 
 
 def empty_html(topic: str, speaker: str, n_articles: int, f: Filters, n_admitted: int = 0,
@@ -113,8 +108,8 @@ def empty_html(topic: str, speaker: str, n_articles: int, f: Filters, n_admitted
             msg += " Try other or fewer words, or leave both fields empty to list every quote."
         return f'<div class="rag-empty rag-q-empty">{msg}</div>'
     in_all = f"{plural(n_articles, 'article')} indexed in all"
-    msg = (f"No {what} in the {plural(n_admitted, 'article')} that the filters keep ({_q(f.describe())}; {in_all})."
-           if n_admitted else f"No article matches the filters ({_q(f.describe())}; {in_all}), so no {what}.")
+    msg = (f"No {what} in the {plural(n_admitted, 'article')} that the filters keep ({esc(f.describe())}; {in_all})."
+           if n_admitted else f"No article matches the filters ({esc(f.describe())}; {in_all}), so no {what}.")
     if not left_out:
         return (f'<div class="rag-empty rag-q-empty">{msg} Without the filters there are none either.</div>')
     by_article: dict[str, tuple] = {}
@@ -123,8 +118,8 @@ def empty_html(topic: str, speaker: str, n_articles: int, f: Filters, n_admitted
         if h.quote.speaker not in speakers:
             speakers.append(h.quote.speaker)
     items = "".join(
-        f"<li>{_q(', '.join(speakers))} — {_q(a.title or 'Untitled article')}"
-        + (f" ({_q(', '.join(x for x in (a.source, (a.published_at or '')[:10]) if x))})"
+        f"<li>{esc(', '.join(speakers))} — {esc(a.title or 'Untitled article')}"
+        + (f" ({esc(', '.join(x for x in (a.source, (a.published_at or '')[:10]) if x))})"
            if a.source or a.published_at else "") + "</li>"
         for a, speakers in list(by_article.values())[:LEFT_OUT_SHOWN])
     more = (f"<li>and {plural(len(by_article) - LEFT_OUT_SHOWN, 'more article')}</li>"
@@ -136,12 +131,12 @@ def empty_html(topic: str, speaker: str, n_articles: int, f: Filters, n_admitted
 
 def _results(body: str, topic: str, speaker: str, filters: str) -> str:
     # What the panel answers, on the panel: a new search with the same words still replaces the old panel.
-    return (f'<div class="rag-q-results" data-topic="{_q(topic)}" data-speaker="{_q(speaker)}" '
-            f'data-filters="{_q(filters)}">{body}</div>')
+    return (f'<div class="rag-q-results" data-topic="{esc(topic)}" data-speaker="{esc(speaker)}" '
+            f'data-filters="{esc(filters)}">{body}</div>')
 
 
 def error_html(message: str) -> str:
-    return f'<div class="rag-error">{_q(message)}</div>'
+    return f'<div class="rag-error">{esc(message)}</div>'
 
 
 def filter_line(f: Filters) -> str:

@@ -51,12 +51,17 @@ def plural(n: int, word: str, many: str | None = None) -> str:
     return f"{n:,} {word if n == 1 else (many or word + 's')}"
 
 
+def clip(text: str, limit: int) -> str:
+    """At most `limit` characters, cut at a word, with an ellipsis when cut."""
+    return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + "…"
+
+
 def _preview(citation) -> str:
     """The hover card of an [n] marker: where the passage comes from and its first words."""
     a = citation.article
     meta = " · ".join(esc(x) for x in (a.source, (a.published_at or "")[:10]) if x)
     words = " ".join(str(citation.excerpt).split())
-    words = words if len(words) <= 220 else words[:219].rsplit(" ", 1)[0] + "…"
+    words = clip(words, 220)
     return (f'<span class="rag-pop" role="tooltip"><span class="rag-pop-title">{esc(a.title or "Untitled article")}'
             f'</span>' + (f'<span class="rag-pop-meta">{meta}</span>' if meta else "")
             + f"<span class=\"rag-pop-text\">“{esc(words)}”</span></span>")

@@ -91,16 +91,12 @@ class Retriever:
         pending = _encoder_pool().submit(self.embed_query, query) if cfg.dense_weight > 0 else None
         keyword = [self.store.keyword_search(terms, n, f, cfg.fts_weights) if terms else [] for terms, f, _ in searches]
         qvec = pending.result() if pending is not None else None
-        rankings = []
-        for (_, f, weight), kw in zip(searches, keyword):
-            ranking, sig = self._ranking(qvec, kw, f, n)
-            rankings.append((ranking, weight))
-            if len(rankings) == 1:
-                base, signals = ranking, sig
-        if len(rankings) == 1:
-            ranked = base
+        fused = [self._ranking(qvec, kw, f, n) for (_, f, _), kw in zip(searches, keyword)]
+        signals = fused[0][1]  # the hits report their ranks in the unrouted search
+        if len(fused) == 1:
+            ranked = fused[0][0]
         else:
-            ranked = by_score(rrf([([c for c, _ in r], w) for r, w in rankings], cfg.rrf_k))
+            ranked = by_score(rrf([([c for c, _ in r], w) for (r, _), (_, _, w) in zip(fused, searches)], cfg.rrf_k))
         if cfg.rescore_depth > 0 and ranked:
             ranked = self._rescore(core_terms, ranked, cfg)
         return self._hits(ranked[: max(k * 3, n)], k, signals)

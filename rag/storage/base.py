@@ -105,6 +105,9 @@ class ChunkStore(ABC):
     @abstractmethod
     def close(self) -> None: ...
 
+    def warm(self) -> None:
+        """Load what searching needs (vectors, collections) now rather than on the first query."""
+
     @abstractmethod
     def record(self) -> dict:
         """How this store was built: the manifest (embedder, dimension, chunking, versions) and the backend."""

@@ -46,6 +46,9 @@ class Store(Catalog, ChunkStore):
         return store
 
     # ---- vectors -------------------------------------------------------------------------------------------
+    def warm(self) -> None:
+        self.vectors()
+
     def vectors(self) -> VectorIndex:
         """The FAISS index of the current generation (loaded, caught up or rebuilt on first use)."""
         return self.vector_files.current()
