@@ -256,3 +256,20 @@ def test_focused_source_still_removes_instructions_to_the_model():
     body = _source_body(built, 1)
     assert "PWNED" not in body and "The strike ended on Friday." in body
     assert REDACTED_NOTE in built.prompt.messages[-1]["content"]
+
+
+def test_a_short_answer_is_cited_to_the_sentence_that_follows_it():
+    # "2023" is in three sentences; a term search for the lead alone lands on the heading, not the evidence
+    deals = Article(id="deals", title="Black Friday deals", source="Shop Talk", published_at="2023-11-20",
+                    text="FAQs\n\nWhen is Black Friday 2023?\n\nBlack Friday 2023 lands on November 24 this year, with "
+                         "Cyber Monday following on November 27. Prices in 2023 are lower.")
+    pool = Pool(passages_from_hits([hit(deals, 1)]))
+    att = attribute("2023. [1] Black Friday 2023 lands on November 24 this year, with Cyber Monday following on "
+                    "November 27. [1]", pool)
+    check_verbatim(att)
+    assert len(att.citations) == 1 and att.citations[0].excerpt.startswith("Black Friday 2023 lands")
+    assert [s.citations for s in att.sentences] == [(1,), (1,)]
+    # the lead must be in the following sentence: "1999." is not held up by it
+    att = attribute("1999. [1] Black Friday 2023 lands on November 24 this year, with Cyber Monday following on "
+                    "November 27. [1]", pool)
+    assert not att.sentences[0].supported

@@ -440,6 +440,22 @@ def _verbatim(pool: Pool, sentence: str, prefer: Sequence[int]) -> Unit | None:
     return None
 
 
+def _lead_source(pool: Pool, lead: str, cited: Sequence[int], following: tuple[str, list[int], str]) -> Unit | None:
+    """A short answer ("2023.", "The Times.") is cited to the sentence that follows it when that sentence is quoted
+    word for word from a passage it cites and holds the answer: a term search for so few words can land on any
+    sentence of the passage that shares them."""
+    needle = " ".join(lead.split()).rstrip(".!?").strip()
+    body, nums, _ = following
+    if not needle or len(needle) >= 20:
+        return None
+    unit = _verbatim(pool, body, [n - 1 for n in dict.fromkeys(nums) if 1 <= n <= len(pool.passages)])
+    if unit is None or unit.passage not in cited:
+        return None
+    text = " ".join(unit.text.split())
+    # case-blind: the lead raises its first letter ("the Times" -> "The Times.")
+    return unit if re.search(r"(?<!\w)" + re.escape(needle) + r"(?!\w)", text, re.IGNORECASE) else None
+
+
 def attribute(answer: str, pool: Pool, *, threshold: float = SUPPORT_THRESHOLD) -> Attributed:
     """Check every sentence of an answer against the passages, fix its citations and renumber them 1..n.
 
@@ -450,7 +466,8 @@ def attribute(answer: str, pool: Pool, *, threshold: float = SUPPORT_THRESHOLD) 
     keyed: dict[tuple[str, int, int], Citation] = {}
     pieces: list[str] = []
     sentences: list[AnswerSentence] = []
-    for body, nums, sep in answer_sentences(answer):
+    split = answer_sentences(answer)
+    for i, (body, nums, sep) in enumerate(split):
         cited = [n - 1 for n in dict.fromkeys(nums) if 1 <= n <= n_passages]
         weights = dict.fromkeys(terms(body), 1.0)
         chosen: list[tuple[float, tuple[Unit, ...]]] = []
@@ -459,6 +476,8 @@ def attribute(answer: str, pool: Pool, *, threshold: float = SUPPORT_THRESHOLD) 
         else:
             anchors = claim_anchors(body)
             quoted = _verbatim(pool, body, cited)
+            if quoted is None and i + 1 < len(split):
+                quoted = _lead_source(pool, body, cited, split[i + 1])
             if quoted is not None:
                 chosen.append((1.0, (quoted,)))
             for i in ([] if chosen else cited):
