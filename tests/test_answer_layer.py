@@ -237,3 +237,18 @@ def test_unsupported_model_text_is_replaced_by_the_checked_answer(seed_index):
     assert ans.citations and all(c.article.text[c.start:c.end] == c.excerpt for c in ans.citations)
     user = model.prompts[0].messages[-1]["content"]
     assert "Today's date: 2025-10-21." in user
+
+
+def test_a_length_of_time_is_answered_with_its_unit():
+    # written for this test, in the style of the Common Sense Media coverage: the count of kids shares more words
+    s1 = ("A new study from Common Sense Media researched phone use among a diverse group of 203 kids aged 11 to 17, "
+          "and the results were startling.")
+    s2 = "Kids spent a median of 4.5 hours per day on their phones, the study found."
+    for q in ("How many hours a day did kids aged 11 to 17 spend on their phones in the Common Sense Media study?",
+              "According to the Common Sense Media study, how long do kids aged 11 to 17 spend on their phones?"):
+        short = _short(q, s1, s2)
+        assert short is not None and short.text == "4.5 hours", q
+    # a year is no length of time, and neither is money
+    s3 = "The deals cost $40 in 2023, and Amazon stretched the sale into 11 days of deals."
+    short = _short("Into how many days of deals did Amazon stretch its sale?", s3)
+    assert short is not None and short.text == "11 days"

@@ -307,3 +307,14 @@ def test_cli_filters_exit_2_with_help(news_index, cli):
                str(news_index.path), input="What did his lawyers say about Sam Bankman-Fried?\n")
     assert chat.returncode == 0, chat.stderr
     assert "Mark Cohen" in chat.stdout
+
+
+def test_an_addressee_keeps_its_abbreviations_and_a_speaker_loses_a_leading_neither():
+    # written for this test, in the style of Fortune's Epstein-estate coverage
+    text = ("Neither Bryan nor his office answered questions on Tuesday. \u201cIf we never mention Jeffrey Epstein "
+            "again, that would be good for me,\u201d Bryan told The St. Thomas Source. \u201cWe will appeal,\u201d "
+            "Jane Roe told Reuters. He did not say when.")
+    quotes = {q.quote.split(",")[0]: q for q in extract_quotes(text)}
+    bryan = quotes["If we never mention Jeffrey Epstein again"]
+    assert bryan.speaker == "Bryan" and bryan.addressee == "The St. Thomas Source"
+    assert quotes["We will appeal"].addressee == "Reuters"     # a full stop ends any other word

@@ -125,7 +125,8 @@ def _when(a: Article) -> str:
 
 
 def _role_phrase(q: Quote) -> str:
-    return f", {q.role}," if q.role and q.role.lower() not in q.speaker.lower() else ""
+    role = q.role.strip().rstrip(".,;:")   # a role that ended its sentence ("... was EDC chairman.")
+    return f", {role}," if role and role.lower() not in q.speaker.lower() else ""
 
 
 def _shown(text: str) -> str:

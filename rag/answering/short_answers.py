@@ -29,7 +29,7 @@ _NUM_WORD = (r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve
 _NUM_SPAN = re.compile(
     r"(?:(?:[$£€]|[A-Z]{2,3}\s)\s?)?(?:\d[\d,.]*(?:-\d+)?|\b" + _NUM_WORD + r"\b)"
     r"(?:\s?(?:%|percent|per cent|million|billion|trillion|thousand|bn|m|k)\b)?"
-    r"(?:\s+(?:[a-z]+\s+){0,1}(?:people|years?|months?|days?|points?|dollars|pounds|euros|games|yards|"
+    r"(?:\s+(?:[a-z]+\s+){0,1}(?:people|years?|months?|weeks?|days?|hours?|minutes?|seconds?|points?|dollars|pounds|euros|games|yards|"
     r"touchdowns|goals|runs|wickets|users|employees|jobs|members|copies|units|votes|seats))?")
 _MONTH = ("January February March April May June July August September October November December "
           "Jan Feb Mar Apr Jun Jul Aug Sep Sept Oct Nov Dec").split()
@@ -63,6 +63,7 @@ PROXIMITY_CHARS = 50
 PROXIMITY_WEIGHT = 1.5
 VERB_FACTOR = 2.5          # the question's verb next to the span outweighs ...
 UNIT_FACTOR = 1.2           # ... the span carrying the unit asked about ("16 more people" vs "arriving ... 23")
+DURATION_FACTOR = 2.0       # "how long" / "how many hours": a span that is a length of time ("4.5 hours", "11 days")
 LOCAL_CHARS = 80            # the neighbourhood of a leading candidate that is embedded ...
 LOCAL_CANDIDATES = 6        # ... for this many candidates
 LOCAL_SEM_WEIGHT = 1.0
@@ -151,15 +152,18 @@ _SCORE = re.compile(r"^\d+-\d+$")
 _MONEY_NOUNS = frozenset(terms("""price prices cost costs value valuation revenue revenues earnings profit profits
     loss losses salary fee fees budget income sales sum amount fine fines funding deal"""))
 _SHARE_NOUNS = frozenset(terms("percentage percent share rate growth cagr margin proportion"))
+_DURATION_UNITS = frozenset(terms("seconds minutes hours days weeks months years second minute hour day week "
+                                  "month year decades"))
 _MONEY = re.compile(r"[$£€]|\b(?:dollars?|pounds|euros|[A-Z]{3})\b")
 _SHARE = re.compile(r"%|\bper\s?cent\b")
 _AFTER_MONTH = re.compile(r"\b(?:" + "|".join(_MONTH) + r")\.?\s*$")
 
 
-def _measure_fit(head: str, unit: str, span: str, before: str, after: str) -> float:
+def _measure_fit(head: str, unit: str, span: str, before: str, after: str, durations: frozenset[str]) -> float:
     """Numbers and dates: a year is no count ("how many days" is not answered by "2023"), a score or record is
     written "23-20", a year question wants a year, a count carries the unit the question asks about, a number
-    right after a month is a day of it ("Nov. 27"), and money or a share is written with its sign."""
+    right after a month is a day of it ("Nov. 27"), money or a share is written with its sign, and a length of
+    time ("how long", "how many hours") is written with a unit of time while money is none."""
     bare = span.strip(" .,")
     if head == "date":
         return 1.0
@@ -168,7 +172,13 @@ def _measure_fit(head: str, unit: str, span: str, before: str, after: str) -> fl
     if head in ("score", "scores", "record"):
         return 2.0 if _SCORE.match(bare) else 0.5
     fit = 0.3 if _YEAR.match(bare) or _AFTER_MONTH.search(before) else 1.0
-    if unit and unit in terms(span + " " + " ".join(after.split()[:1])):
+    carried = frozenset(terms(span + " " + " ".join(after.split()[:1])))
+    if durations:
+        # a length of time is only ever written with its unit: "two to 498 times" or "203 kids" is not one
+        fit *= DURATION_FACTOR if carried & durations else 1.0 / DURATION_FACTOR
+        if _MONEY.search(span):
+            fit /= MEASURE_FACTOR
+    elif unit and unit in carried:
         fit *= UNIT_FACTOR
     wanted = set(terms(head)) | {unit}
     if wanted & _MONEY_NOUNS:
@@ -237,6 +247,11 @@ def choose(plan: AnswerPlan, ranked: list[Scored], question: str, outlet_words: 
     q_terms = frozenset(q_weights)
     m = re.search(r"\bhow much\s+([a-z]+)", question, re.IGNORECASE)
     unit = unit or (terms(m.group(1))[0] if m and terms(m.group(1)) else "")
+    # "how long", "in days", "how many hours": the answer is a length of time, in that unit when one is named
+    named = {t for t in terms(question) if t in _DURATION_UNITS} & ({unit} | set(
+        terms(" ".join(re.findall(r"\bin\s+([a-z]+)\b", question, re.IGNORECASE)))))
+    durations = frozenset(named) or (_DURATION_UNITS if re.search(r"\bhow long\b", question, re.IGNORECASE)
+                                     else frozenset())
     # the noun that says what is wanted, when it says more than the type ("guard", "commissioner", "company")
     head = [] if plan.head in _GENERIC_HEADS else terms(plan.head)
     known_acronyms = _acronyms(question)
@@ -281,7 +296,7 @@ def choose(plan: AnswerPlan, ranked: list[Scored], question: str, outlet_words: 
             if span_kind == NUMBER and span.lower() == "one" and text[e:e + 4] == " of ":
                 continue     # "one of the fastest growing" is no count
             fit = _type_fit(kind, span, text[max(0, s - 30):s], text[e:e + 25]) if span_kind == THING else \
-                _measure_fit(plan.head, unit, span, text[max(0, s - 12):s], text[e:e + 20])
+                _measure_fit(plan.head, unit, span, text[max(0, s - 12):s], text[e:e + 20], durations)
             near = frozenset(terms(" ".join(text[max(0, s - 60):s].split()[-HEAD_WORDS:] +
                                             text[e:e + 60].split()[:HEAD_WORDS])))
             headed = span_kind == THING and bool(head) and pool is not None and all(pool.has(near, h) for h in head)

@@ -142,7 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     _index_arg(p)
     _model_args(p)
     p.add_argument("--out", default="eval-out", metavar="DIR", help="where metrics.json, results.jsonl and the report go")
-    p.add_argument("--limit", type=int, default=None, help="evaluate only the first N questions")
+    p.add_argument("--limit", type=int, default=None,
+                   help="evaluate a seeded sample of N questions spread over the split (in file order)")
     p.add_argument("--split", choices=["dev", "test", "all"], default="all")
     p.add_argument("-k", type=_positive_int, default=10)
     p.add_argument("--retrieval-only", action="store_true", help="score retrieval only (no answers)")

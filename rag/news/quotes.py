@@ -28,7 +28,7 @@ from .quote_text import _mask, paragraphs, quote_spans, sentences
 from .speakers import (_HON, _NOT_NAMES, _PARTICLE, _PRONOUN, _ROLE_WORDS, _VERB, Person, _clean_run,
                        _Registry, _resolve, _scan_people)
 
-QUOTES_VERSION = 1          # stored with each scanned article: a change re-extracts on the next `rag index`
+QUOTES_VERSION = 2          # stored with each scanned article: a change re-extracts on the next `rag index`
 MIN_QUOTE_WORDS = 6         # shorter quoted text is a scare quote ("gateway to Europe") unless a verb claims it
 
 _AUX = r"(?:(?:has|have|had|was|were|is|also|later|then|previously|once|had\s+also|has\s+also|would|will)\s+)*"
@@ -76,16 +76,17 @@ _AFTER_SV = re.compile(rf"[\s,]*{_SUBJ}{_ROLE_TAIL}\s+{_AUX}(?P<verb>{_VERB})\b(
 _AFTER_VS = re.compile(rf"[\s,]*(?P<verb>{_VERB})\s+{_SUBJ}(?P<rest>[^.!?\"“”]*)")
 # before a quote, within its sentence: Cooper echoed the warning, adding: "   /   Smith said: "   / He told X that "
 _BEFORE = re.compile(rf"(?P<verb>{_VERB})\b(?P<rest>[^.!?\"“”]{{0,80}}?)[,:]?\s*(?:that\s+)?$")
-_ADDRESSEE = re.compile(r"^\s*(?P<to>(?:the\s+|The\s+)?[A-Z][\w&.'’-]*(?:\s+[A-Z][\w&.'’-]*){0,4}|reporters|"
-                        r"journalists)")
+# a name's word: "The St. Thomas Source", "the U.S. Senate"; any other word ends at its full stop ("told Reuters. He")
+_TO_WORD = r"(?:(?:St|Mt|Ft|Jr|Sr)\.|(?:[A-Z]\.){2,}|[A-Z][\w&'’-]*)"
+_ADDRESSEE = re.compile(rf"^\s*(?P<to>(?:the\s+|The\s+)?{_TO_WORD}(?:\s+{_TO_WORD}){{0,4}}|reporters|journalists)")
 # the subject just before a verb: "Dodgers manager Dave Roberts", "Daniel Mitov, Bulgaria's equivalent of ..., "
 _SUBJ_END = re.compile(rf"{_SUBJ}{_ROLE_TAIL}\s+{_AUX}$")
 
 
 def _addressee(verb: str, rest: str) -> str:
     if verb not in ("told", "tells", "telling"):
-        m = re.search(r"\b(?:to|in an interview with|speaking to)\s+((?:the\s+)?[A-Z][\w&.'’-]*(?:\s+[A-Z][\w&.'’-]*)"
-                      r"{0,4})", rest)
+        m = re.search(rf"\b(?:to|in an interview with|speaking to)\s+((?:the\s+)?{_TO_WORD}(?:\s+{_TO_WORD}){{0,4}})",
+                      rest)
         return m.group(1) if m and verb in ("said", "says", "wrote", "explained") else ""
     m = _ADDRESSEE.match(rest)
     return m.group("to").strip() if m else ""
@@ -201,8 +202,8 @@ def _attribute_direct(text: str, masked: str, reg: _Registry, qs: int, qe: int, 
                     while end < pe and text[end] in ".!?":
                         end += 1
                     start = m.start("subj") if pat is _AFTER_SV else m.start("verb")
-                    return person, _trim(text, start, end), m.group("verb"), _addressee(m.group("verb"),
-                                                                                        m.group("rest"))
+                    return person, _trim(text, start, end), m.group("verb"), _addressee(
+                        m.group("verb"), masked[m.end("verb"):min(pe, m.end("verb") + 120)])
     s0 = sent[0]  # 2. before the opening mark, in the same sentence
     m = _BEFORE.search(masked, s0, qs - 1)
     if m:
@@ -215,7 +216,7 @@ def _attribute_direct(text: str, masked: str, reg: _Registry, qs: int, qe: int, 
             person = prefer
         if person is not None:
             return person, (subj_at if subj else verb_at, m.end("verb")), m.group("verb"), \
-                _addressee(m.group("verb"), m.group("rest"))
+                _addressee(m.group("verb"), masked[m.end("verb"):qs])
     return None
 
 

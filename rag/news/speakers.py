@@ -66,7 +66,8 @@ _NOT_NAMES = frozenset("""the a an in on at but and meanwhile however he she the
 her their its our when while after before if as also for from with without despite according speaking asked last
 next earlier later now then yet so still even many some most more other several monday tuesday wednesday thursday
 friday saturday sunday january february march april may june july august september october november december
-there here what who why how where which image getty ap reuters afp photo video read watch more phd md""".split())
+there here what who why how where which image getty ap reuters afp photo video read watch more phd md
+neither either nor both not only each every all no""".split())
 _MONTHS = frozenset("january february march april may june july august september october november december".split())
 
 
