@@ -252,3 +252,10 @@ def test_a_length_of_time_is_answered_with_its_unit():
     s3 = "The deals cost $40 in 2023, and Amazon stretched the sale into 11 days of deals."
     short = _short("Into how many days of deals did Amazon stretch its sale?", s3)
     assert short is not None and short.text == "11 days"
+
+
+def test_a_title_and_its_particle_are_not_part_of_a_name():
+    # written for this test, in the style of the Mayo Clinic hiring story
+    s = "Dr. Richard Gray, CEO of Mayo Clinic Arizona, announced the hire on LinkedIn."
+    short = _short("Who announced Bhavik Patel's hire on LinkedIn?", s)
+    assert short is not None and short.text == "Richard Gray"

@@ -318,3 +318,14 @@ def test_an_addressee_keeps_its_abbreviations_and_a_speaker_loses_a_leading_neit
     bryan = quotes["If we never mention Jeffrey Epstein again"]
     assert bryan.speaker == "Bryan" and bryan.addressee == "The St. Thomas Source"
     assert quotes["We will appeal"].addressee == "Reuters"     # a full stop ends any other word
+
+
+def test_a_sentence_that_opens_with_its_verb_names_the_speaker_after_it():
+    # written for this test, in the style of TechCrunch's Pebble shutdown story
+    text = ("Pebble had no native mobile app. Co-founder Mike Greer said the team built for the web first. "
+            "Notes Greer, \u201cthat might have been a mistake.\u201d")
+    q = [q for q in extract_quotes(text) if q.quote.startswith("that might")]
+    assert q and q[0].speaker == "Mike Greer" and text[q[0].attr_start:q[0].attr_end] == "Notes Greer"
+    # with no earlier mention the speaker is still "Greer", not "Notes Greer"
+    q = [q for q in extract_quotes(text.split(". ", 2)[2]) if q.quote.startswith("that might")]
+    assert q and q[0].speaker == "Greer"

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from .answer_plan import _TYPE_NOUNS, DATE, NUMBER, ORGANISATION, PERSON, PLACE, THING, AnswerPlan
 from .citations import terms, terms_match
+from ..news.speakers import _ORG_WORDS as _SPEAKER_ORG_WORDS
 from .evidence_check import Scored, quote_spans
 
 log = logging.getLogger(__name__)
@@ -44,12 +45,14 @@ _LEAD_STOP = frozenset("""The A An In On At By For Of To From And Or But If As I
     Every Each All Some Many Most Both Neither Either Not Maybe Perhaps Mr Mrs Ms Dr Sir Dame Lord Lady President CEO Chief Prime Minister Secretary Senator
     Judge Coach Rep Gov General Captain Professor Prof Former Ex We I You Our My Your What Who Which How Why Yet
     Still Even Just Only Then So Now Today Yesterday Tomorrow""".split())
+_PARTICLES = frozenset(("of", "de", "du", "la", "von", "van", "der", "&", "and", "the"))
 _WEEKDAYS_MONTHS = frozenset(m.lower() for m in _MONTH) | frozenset(
     "monday tuesday wednesday thursday friday saturday sunday week weekend day month year season".split())
 _ORG_WORDS = frozenset("""inc corp corporation co company group bank fund club fc united city university college
     association federation league council committee commission agency department ministry reserve exchange
     network networks labs games studios records entertainment media news times post journal press capital
-    partners holdings technologies systems airlines motors foundation institute party union court""".split())
+    partners holdings technologies systems airlines motors foundation institute party union court""".split()) | {
+    w.rstrip(".") for w in _SPEAKER_ORG_WORDS}   # the quote finder's: clinic, hospital, school, office, ...
 _PERSON_CUES = re.compile(r"\b(?:Mr|Mrs|Ms|Dr|Sir|Dame|CEO|founder|co-founder|chief executive|president|coach|"
                           r"quarterback|minister|secretary|senator|judge|star|singer|player|manager|chairman)\.?\s*$",
                           re.IGNORECASE)
@@ -108,10 +111,12 @@ def _spans(kind: str, text: str) -> list[tuple[int, int]]:
         words = text[s:e].split()
         # a sentence-initial or title word is not part of the name: "The Verge said" keeps "Verge"? no - the
         # outlet filter drops it; "President Joe Biden" -> "Joe Biden"; "In London" -> "London"
-        while words and words[0].strip("'’") in _LEAD_STOP:
+        # ... and a particle the dropped title left in front: "CEO of Mayo Clinic" -> "Mayo Clinic"
+        while words and (words[0].strip("'’") in _LEAD_STOP or (words[0] in _PARTICLES and len(words) > 1 and
+                                                                 words[1][0].isupper())):
             s = text.index(words[1], s + len(words[0])) if len(words) > 1 else e
             words = words[1:]
-        while words and words[-1] in ("of", "de", "du", "la", "von", "van", "der", "&", "and", "the"):
+        while words and words[-1] in _PARTICLES:
             e = s + len(" ".join(words[:-1]))
             words = words[:-1]
         if not words:

@@ -76,6 +76,8 @@ _AFTER_SV = re.compile(rf"[\s,]*{_SUBJ}{_ROLE_TAIL}\s+{_AUX}(?P<verb>{_VERB})\b(
 _AFTER_VS = re.compile(rf"[\s,]*(?P<verb>{_VERB})\s+{_SUBJ}(?P<rest>[^.!?\"“”]*)")
 # before a quote, within its sentence: Cooper echoed the warning, adding: "   /   Smith said: "   / He told X that "
 _BEFORE = re.compile(rf"(?P<verb>{_VERB})\b(?P<rest>[^.!?\"“”]{{0,80}}?)[,:]?\s*(?:that\s+)?$")
+# a sentence that opens with its verb, the speaker after it: Notes Greer, "that might have been a mistake."
+_BEFORE_VS = re.compile(rf"[\s\"“]*(?P<verb>(?i:{_VERB}))\s+{_SUBJ}\s*[,:]\s*$")
 # a name's word: "The St. Thomas Source", "the U.S. Senate"; any other word ends at its full stop ("told Reuters. He")
 _TO_WORD = r"(?:(?:St|Mt|Ft|Jr|Sr)\.|(?:[A-Z]\.){2,}|[A-Z][\w&'’-]*)"
 _ADDRESSEE = re.compile(rf"^\s*(?P<to>(?:the\s+|The\s+)?{_TO_WORD}(?:\s+{_TO_WORD}){{0,4}}|reporters|journalists)")
@@ -205,6 +207,11 @@ def _attribute_direct(text: str, masked: str, reg: _Registry, qs: int, qe: int, 
                     return person, _trim(text, start, end), m.group("verb"), _addressee(
                         m.group("verb"), masked[m.end("verb"):min(pe, m.end("verb") + 120)])
     s0 = sent[0]  # 2. before the opening mark, in the same sentence
+    m = _BEFORE_VS.match(masked[:max(s0, qs - 1)], s0)
+    if m and m.group("verb")[0].isupper():
+        person = _resolve(reg, m.group("subj"), m.start("subj"), prefer, loose=True)
+        if person is not None:
+            return person, (m.start("verb"), m.end("subj")), m.group("verb").lower(), ""
     m = _BEFORE.search(masked, s0, qs - 1)
     if m:
         verb_at = m.start("verb")

@@ -67,7 +67,7 @@ her their its our when while after before if as also for from with without despi
 next earlier later now then yet so still even many some most more other several monday tuesday wednesday thursday
 friday saturday sunday january february march april may june july august september october november december
 there here what who why how where which image getty ap reuters afp photo video read watch more phd md
-neither either nor both not only each every all no""".split())
+neither either nor both not only each every all no""".split()) | frozenset(_VERBS)  # "Notes Greer, ..." opens with its verb
 _MONTHS = frozenset("january february march april may june july august september october november december".split())
 
 
