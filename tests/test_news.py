@@ -329,3 +329,26 @@ def test_a_sentence_that_opens_with_its_verb_names_the_speaker_after_it():
     # with no earlier mention the speaker is still "Greer", not "Notes Greer"
     q = [q for q in extract_quotes(text.split(". ", 2)[2]) if q.quote.startswith("that might")]
     assert q and q[0].speaker == "Greer"
+
+
+def test_a_denied_apposition_is_no_role():
+    text = ("Attorney general Denise George sued the bank. \u201cI was fired,\u201d Denise George, not the governor, "
+            "said on Friday.")
+    q = [q for q in extract_quotes(text) if q.quote.startswith("I was fired")]
+    assert q and q[0].speaker == "Denise George" and "governor" not in q[0].role
+
+
+def test_a_which_role_question_wants_a_speaker_in_that_role():
+    from rag.answering.news import _fits_which, parse_question
+    from rag.schema import Article
+
+    text = ("Governor Albert Bryan leads the territory. \u201cIf we never mention Jeffrey Epstein again, that would be "
+            "good for me,\u201d Bryan told reporters. Attorney general Denise George pursued the estate. \u201cI was "
+            "fired for it,\u201d George said.")
+    art = Article(id="a", title="t", text=text)
+    quotes = {q.speaker: q for q in extract_quotes(text)}
+    parsed = parse_question("Which attorney general says she was fired over Jeffrey Epstein's estate?")
+    assert parsed is not None and parsed.which == "attorney general"
+    assert not _fits_which(parsed, quotes["Albert Bryan"], art) and _fits_which(parsed, quotes["Denise George"], art)
+    anyone = parse_question("Who said the estate was fired?")
+    assert anyone is not None and _fits_which(anyone, quotes["Albert Bryan"], art)

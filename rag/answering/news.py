@@ -14,11 +14,11 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from .citations import Pool, passages_from_hits, query_weights, terms
+from .citations import Pool, passages_from_hits, query_weights, terms, terms_match
 from ..news.quote_text import paragraphs, quote_spans, sentences
 from ..news.quotes import Quote
 from ..news.search import load_quotes, speaker_matches, speaker_terms
-from ..news.speakers import _scan_people
+from ..news.speakers import _ROLE_WORDS, _scan_people
 from ..schema import Answer, AnswerSentence, Article, Citation, Hit
 
 MIN_TOPIC_COVERAGE = 0.5      # share of the question's topic words a quote must hold for "who said X"
@@ -33,7 +33,7 @@ _SAY_VERBS = (r"say|says|said|saying|warn|warns|warned|claim|claims|claimed|tell
               r"commented|mention|mentioned|write|wrote|confirm|confirmed|deny|denied|report|reported|stress|stressed|joke|jokes|"
               r"joked|quip|quipped|advise|advised|recommend|recommended|respond|responded|caution|cautioned|urge|urged")
 _WHO_SAID = re.compile(
-    rf"^\s*(?:who|which\s+(?:[\w-]+\s+){{0,3}}?[\w-]+)\s+(?:has\s+|had\s+|have\s+|was\s+|is\s+)?(?:(?:also\s+)?"
+    rf"^\s*(?:who|which\s+(?P<which>(?:[\w-]+\s+){{0,3}}?[\w-]+))\s+(?:has\s+|had\s+|have\s+|was\s+|is\s+)?(?:(?:also\s+)?"
     rf"(?:{_SAY_VERBS})|quoted\s+(?:as\s+)?saying|made\s+the\s+(?:claim|remark|comment|point))\b"
     r"(?:\s+(?:the\s+\w+\s+)?(?:that|about|of|on))?[\s,:]*(?P<x>.*?)[\s?.!]*$", re.I)
 _WHAT_SAY = re.compile(
@@ -55,6 +55,10 @@ class QuoteQuestion:
     kind: str            # "who_said" | "what_say" | "role" | "to_whom"
     speaker: str = ""
     topic: str = ""
+    which: str = ""      # "EU commissioner" in "Which EU commissioner warned ...?"
+
+
+_ROLE_TERMS = frozenset(t for w in _ROLE_WORDS for t in terms(w))
 
 
 def parse_question(question: str) -> QuoteQuestion | None:
@@ -64,7 +68,7 @@ def parse_question(question: str) -> QuoteQuestion | None:
     if (m := _ROLE_Q.match(q)) and (not m["c"] or m["c"][0].isupper()):
         return QuoteQuestion("role", m["a"] or m["b"] or m["c"])
     if m := _WHO_SAID.match(q):
-        return QuoteQuestion("who_said", topic=m["x"]) if terms(m["x"]) else None
+        return QuoteQuestion("who_said", topic=m["x"], which=m["which"] or "") if terms(m["x"]) else None
     if m := _WHAT_SAY.match(q):
         return QuoteQuestion("what_say", m["s"], m["topic"])
     return None
@@ -257,7 +261,20 @@ def _finish(base: Answer, sentences: list[tuple[str, list[int]]], cites: _Cites)
                    sentences=tuple(AnswerSentence(s, tuple(dict.fromkeys(ns))) for s, ns in sentences))
 
 
+def _fits_which(parsed: QuoteQuestion, q: Quote, a: Article) -> bool:
+    """'Which EU commissioner warned ...?' is not answered by a quote of the European Union or of a governor: the
+    speaker's role, name or introduction must hold the role the question asks for. Questions that ask for no
+    role ("which person", "which company") accept any speaker."""
+    head = terms(parsed.which.split()[-1]) if parsed.which else []
+    if not head or head[0] not in _ROLE_TERMS:
+        return True
+    said = " ".join((q.speaker, q.role, q.organisation, a.text[slice(*sentence_around(a.text, q.attr_start, q.attr_end))],
+                     a.text[slice(*sentence_around(a.text, q.role_start, q.role_end))] if q.role_start >= 0 else ""))
+    return any(terms_match(head[0], t) for t in terms(said))
+
+
 def _who_said(parsed: QuoteQuestion, pairs, base: Answer) -> Answer | None:
+    pairs = [(q, a, r) for q, a, r in pairs if _fits_which(parsed, q, a)]
     scored = _order([s for s in _coverage(pairs, parsed.topic, with_speaker=False)])
     if not scored or scored[0][0] < MIN_TOPIC_COVERAGE:
         return None

@@ -217,8 +217,8 @@ def _appositive_role(text: str, e: int, hi: int) -> tuple[str, str, int, int]:
         return "", "", -1, -1
     role = m.group("role")
     low = role.lower()
-    if low.startswith(("previously ", "formerly ", "once ", "who was once ")):
-        return "", "", -1, -1     # a past job is not the role they speak in
+    if low.startswith(("previously ", "formerly ", "once ", "who was once ", "not ", "never ", "no longer ")):
+        return "", "", -1, -1     # a past job, or one denied ("Denise George, not the governor,"), is not their role
     words = re.findall(r"[a-z-]+", low)
     if re.search(rf"\b{_VERB}\b", low) and not low.startswith(("who is", "who was", "who serves")):
         return "", "", -1, -1
