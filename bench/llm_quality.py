@@ -30,6 +30,8 @@ import rag  # noqa: E402
 from rag.evaluation import evaluate  # noqa: E402
 
 COLUMNS = [
+    ("answer_accuracy", "accuracy (ours)"),
+    ("paper_accuracy", "paper rule"),
     ("contains_answer", "answer correct"),
     ("false_refusal_rate", "false refusals"),
     ("refusal_precision", "refusal P"),
