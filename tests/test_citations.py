@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rag.answering.citations import (
-    MarkerStream, Pool, answer_sentences, attribute, is_refusal, parse_markers, passages_from_hits, stem, terms,
-)
+from rag.answering.citations import Pool, answer_sentences, attribute, is_refusal, passages_from_hits, stem, terms
+from rag.answering.markers import MarkerStream, parse_markers
 from rag.answering.prompting import GAP, REDACTED_NOTE, SYSTEM, build_prompt, defuse, focus, render_source
 from rag.schema import Article, Hit
 

@@ -21,9 +21,9 @@ from ..retrieval import Retriever, check_query
 from ..schema import Answer, AnswerSentence
 from ..storage.base import Filters
 from .citations import (
-    MarkerStream, Pool, answer_sentences, attribute, is_refusal, passages_from_hits, query_weights,
-    unit_citations,
+    Pool, answer_sentences, attribute, is_refusal, passages_from_hits, query_weights, unit_citations,
 )
+from .markers import MarkerStream
 from .news import newest_relevant, quote_answer
 from .question import AskedQuestion, analyse
 from .answer_layer import AnswerLayer, instruction_for

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 from ..retrieval.routing import OutletMatcher, find_dates
 from .answer_plan import ENTITY, YESNO, AnswerPlan, plan as make_plan
-from .citations import MARKER, Pool, terms
+from .citations import Pool, terms
+from .markers import MARKER
 from .evidence_check import Check, EvidenceView, check as check_evidence
 from .part_search import complete
 from .short_answers import ShortAnswer, choose, lead_text

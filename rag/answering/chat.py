@@ -21,7 +21,8 @@ from collections.abc import Iterator
 from dataclasses import replace
 
 from .answer import _PROMPT_OPTIONS, answer_stream, final_answer, resolve_model
-from .citations import is_refusal, strip_markers, terms
+from .citations import is_refusal, terms
+from .markers import strip_markers
 from ..errors import UserError
 from ..providers.base import Model, Prompt
 from ..retrieval import STOPWORDS, check_query

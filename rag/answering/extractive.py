@@ -19,7 +19,8 @@ from ..errors import ModelSpecError
 from ..lexicon import MONTHS
 from ..providers.base import Model, Prompt, register_provider
 from ..schema import Article
-from .citations import MARKER, Passage, Pool, Unit, query_weights
+from .citations import Passage, Pool, Unit, query_weights
+from .markers import MARKER
 from .prompting import looks_like_injection
 
 MIN_COVERAGE = 0.2

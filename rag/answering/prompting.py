@@ -24,7 +24,8 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from .citations import MARKER, Passage, Pool, query_weights, strip_markers
+from .citations import Passage, Pool, query_weights
+from .markers import MARKER, strip_markers
 from .injection import continues_instruction, is_instruction
 from ..providers.base import Prompt, Source
 from ..tokens import count_tokens, truncate_to_tokens
