@@ -14,10 +14,11 @@ from collections.abc import Sequence
 from .base import Filters
 from .catalog import Catalog
 
-# Keyword search scores at most about this many matching rows; rarer terms are kept first. On MultiHop-RAG dev (400
-# questions) Hits@10 with 8,000 was within one question of no budget (2,000 lost one); at 1M chunks it bounds FTS5
-# to ~10-20 ms where common terms cost seconds (bench/results/perf.md).
-KEYWORD_MAX_POSTINGS = 8_000
+# Keyword search scores at most about this many matching rows; rarer terms are kept first. At 1M chunks the budget
+# bounds FTS5 to ~10-20 ms where common terms cost seconds (bench/results/perf.md). Even at 8k chunks FTS5 was most of
+# a search's time: 4,000 (was 8,000) made Index.search 17% faster with the same Hits@10 on MultiHop-RAG dev (1,917
+# questions) and the natural-question dev set, MRR -0.001 and -0.004 (bench/results/keyword_budget.md).
+KEYWORD_MAX_POSTINGS = 4_000
 
 
 def fts_phrase(term: str) -> str:
