@@ -1,6 +1,9 @@
 """`Index.search` against the bare query pipeline, side by side in ONE process (issue 18's ratio).
 
     python bench/perf_query_engines.py --index /work/cache/mh-index --n 200 --out bench/results/perf_query_engines.json
+    python bench/synth.py --chunks 100000 --out /work/cache/synth-100k
+    python bench/perf_query_engines.py --index /work/cache/synth-100k --queries synthetic --n 200 \
+        --out bench/results/perf_query_engines_100k.json
 
 For each question, in a rotating order so that no variant always runs first:
 - bare:          sentence-transformers `model.encode([q])` (torch fp32) + FAISS IndexFlatIP top-10 over the same
@@ -38,6 +41,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--index", required=True)
     ap.add_argument("--n", type=int, default=200)
+    ap.add_argument("--queries", choices=["multihop", "synthetic"], default="multihop",
+                    help="synthetic: bench/synth.py's keyword queries, for its synthetic indexes")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
 
@@ -47,9 +52,15 @@ def main() -> None:
     import faiss
     import torch
 
-    data = json.loads(MULTIHOP.read_text())
-    rng = np.random.default_rng(0)
-    questions = [data[i]["query"] for i in rng.choice(len(data), size=min(args.n, len(data)), replace=False)]
+    if args.queries == "synthetic":
+        sys.path.insert(0, str(ROOT / "bench"))
+        import synth
+
+        questions = synth.queries(args.n, seed=1)[0]
+    else:
+        data = json.loads(MULTIHOP.read_text())
+        rng = np.random.default_rng(0)
+        questions = [data[i]["query"] for i in rng.choice(len(data), size=min(args.n, len(data)), replace=False)]
 
     index = rag.Index.open(args.index)
     shipped = index.embedder
@@ -64,7 +75,15 @@ def main() -> None:
     files = sorted(Path(args.index).glob("vectors.*.faiss"), key=lambda p: int(p.name.split(".")[1]))
     flat = faiss.read_index(str(files[-1]))
     inner = faiss.downcast_index(flat.index) if isinstance(flat, faiss.IndexIDMap2) else flat
-    vectors = inner.reconstruct_n(0, inner.ntotal)
+    ivf = faiss.try_extract_index_ivf(inner)
+    if ivf is None:
+        vectors = inner.reconstruct_n(0, inner.ntotal)
+    else:
+        # large indexes are IVF-flat with chunk ids (no direct map): its lists hold the raw fp32 vectors
+        assert ivf.code_size == 4 * ivf.d, "only IVF-flat files are read here"
+        lists = [(ivf.invlists.list_size(i), ivf.invlists.get_codes(i)) for i in range(ivf.nlist)]
+        vectors = np.vstack([np.frombuffer(faiss.rev_swig_ptr(codes, n * ivf.code_size), dtype=np.float32)
+                             .reshape(n, ivf.d).copy() for n, codes in lists if n])
     bare_index = faiss.IndexFlatIP(vectors.shape[1])
     bare_index.add(vectors)
     st = torch_emb.model  # the same packaged MiniLM, loaded once
@@ -109,9 +128,11 @@ def main() -> None:
               "at": time.strftime("%Y-%m-%d %H:%M:%S")}
     out = Path(args.out)
     out.write_text(json.dumps(result, indent=1))
-    lines = [f"# Index.search vs the bare query pipeline ({result['chunks']} chunks, {len(questions)} MultiHop-RAG "
-             f"questions, one process, rotating order)", "",
-             f"Command: `python bench/perf_query_engines.py --index {args.index} --n {args.n} --out {args.out}`; "
+    kind = "MultiHop-RAG questions" if args.queries == "multihop" else "synthetic keyword queries (bench/synth.py)"
+    lines = [f"# Index.search vs the bare query pipeline ({result['chunks']} chunks, {len(questions)} {kind}, one "
+             f"process, rotating order)", "",
+             f"Command: `python bench/perf_query_engines.py --index {args.index} --queries {args.queries} --n {args.n} "
+             f"--out {args.out}`; "
              f"load average before/after {load0[0]:.1f}/{load1[0]:.1f} on {os.cpu_count()} CPUs.", "",
              "| variant | wall p50 ms | wall p95 ms | CPU p50 ms |", "|---|---|---|---|"]
     lines += [f"| {n} | {r['wall_p50_ms']} | {r['wall_p95_ms']} | {r['cpu_p50_ms']} |" for n, r in rows.items()]
