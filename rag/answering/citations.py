@@ -372,20 +372,21 @@ def _verbatim(pool: Pool, sentence: str, prefer: Sequence[int]) -> Unit | None:
     return None
 
 
-def _lead_source(pool: Pool, lead: str, cited: Sequence[int], following: tuple[str, list[int], str]) -> Unit | None:
+def _cited(nums: Sequence[int], n_passages: int) -> list[int]:
+    """Marker numbers as passage indexes, in order, once each, those that point at no passage dropped."""
+    return [n - 1 for n in dict.fromkeys(nums) if 1 <= n <= n_passages]
+
+
+def _lead_source(lead: str, cited: Sequence[int], following: Unit | None) -> Unit | None:
     """A short answer ("2023.", "The Times.") is cited to the sentence that follows it when that sentence is quoted
-    word for word from a passage it cites and holds the answer: a term search for so few words can land on any
-    sentence of the passage that shares them."""
+    word for word (`following`) from a passage it cites and holds the answer: a term search for so few words can
+    land on any sentence of the passage that shares them."""
     needle = " ".join(lead.split()).rstrip(".!?").strip()
-    body, nums, _ = following
-    if not needle or len(needle) >= 20:
+    if not needle or len(needle) >= 20 or following is None or following.passage not in cited:
         return None
-    unit = _verbatim(pool, body, [n - 1 for n in dict.fromkeys(nums) if 1 <= n <= len(pool.passages)])
-    if unit is None or unit.passage not in cited:
-        return None
-    text = " ".join(unit.text.split())
+    text = " ".join(following.text.split())
     # case-blind: the lead raises its first letter ("the Times" -> "The Times.")
-    return unit if re.search(r"(?<!\w)" + re.escape(needle) + r"(?!\w)", text, re.IGNORECASE) else None
+    return following if re.search(r"(?<!\w)" + re.escape(needle) + r"(?!\w)", text, re.IGNORECASE) else None
 
 
 def attribute(answer: str, pool: Pool, *, threshold: float = SUPPORT_THRESHOLD) -> Attributed:
@@ -399,17 +400,17 @@ def attribute(answer: str, pool: Pool, *, threshold: float = SUPPORT_THRESHOLD) 
     pieces: list[str] = []
     sentences: list[AnswerSentence] = []
     split = answer_sentences(answer)
-    for i, (body, nums, sep) in enumerate(split):
-        cited = [n - 1 for n in dict.fromkeys(nums) if 1 <= n <= n_passages]
+    # each sentence's word-for-word source, once: a short lead borrows the next sentence's
+    quoted_units = [_verbatim(pool, body, _cited(nums, n_passages)) for body, nums, _ in split] + [None]
+    for pos, (body, nums, sep) in enumerate(split):
+        cited = _cited(nums, n_passages)
         weights = dict.fromkeys(terms(body), 1.0)
         chosen: list[tuple[float, tuple[Unit, ...]]] = []
         if not weights or (is_refusal(body) and not cited):
             supported = True   # no claim about the articles ("Here is what they say:"; "They don't say X.")
         else:
             anchors = claim_anchors(body)
-            quoted = _verbatim(pool, body, cited)
-            if quoted is None and i + 1 < len(split):
-                quoted = _lead_source(pool, body, cited, split[i + 1])
+            quoted = quoted_units[pos] or _lead_source(body, cited, quoted_units[pos + 1])
             if quoted is not None:
                 chosen.append((1.0, (quoted,)))
             for i in ([] if chosen else cited):

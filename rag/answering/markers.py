@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+
 _LABEL = r"(?:(?:sources?|refs?|references?|docs?|documents?|passages?|articles?)\s*:?\s*#?\s*)?"
 _NUMLIST = rf"{_LABEL}\d{{1,3}}(?:\s*(?:,|;|and|-|–)\s*{_LABEL}\d{{1,3}})*"
 MARKER = re.compile(rf"\^?\[\s*({_NUMLIST})\s*\]|【\s*({_NUMLIST})\s*(?:†[^】]*)?】", re.IGNORECASE)

@@ -80,15 +80,16 @@ _BEFORE = re.compile(rf"(?P<verb>{_VERB})\b(?P<rest>[^.!?\"“”]{{0,80}}?)[,:]
 _BEFORE_VS = re.compile(rf"[\s\"“]*(?P<verb>(?i:{_VERB}))\s+{_SUBJ}\s*[,:]\s*$")
 # a name's word: "The St. Thomas Source", "the U.S. Senate"; any other word ends at its full stop ("told Reuters. He")
 _TO_WORD = r"(?:(?:St|Mt|Ft|Jr|Sr)\.|(?:[A-Z]\.){2,}|[A-Z][\w&'’-]*)"
-_ADDRESSEE = re.compile(rf"^\s*(?P<to>(?:the\s+|The\s+)?{_TO_WORD}(?:\s+{_TO_WORD}){{0,4}}|reporters|journalists)")
+_TO_NAME = rf"(?:the\s+|The\s+)?{_TO_WORD}(?:\s+{_TO_WORD}){{0,4}}"
+_ADDRESSEE = re.compile(rf"^\s*(?P<to>{_TO_NAME}|reporters|journalists)")
+_SAID_TO = re.compile(rf"\b(?:to|in an interview with|speaking to)\s+({_TO_NAME})")
 # the subject just before a verb: "Dodgers manager Dave Roberts", "Daniel Mitov, Bulgaria's equivalent of ..., "
 _SUBJ_END = re.compile(rf"{_SUBJ}{_ROLE_TAIL}\s+{_AUX}$")
 
 
 def _addressee(verb: str, rest: str) -> str:
     if verb not in ("told", "tells", "telling"):
-        m = re.search(rf"\b(?:to|in an interview with|speaking to)\s+((?:the\s+)?{_TO_WORD}(?:\s+{_TO_WORD}){{0,4}})",
-                      rest)
+        m = _SAID_TO.search(rest)
         return m.group(1) if m and verb in ("said", "says", "wrote", "explained") else ""
     m = _ADDRESSEE.match(rest)
     return m.group("to").strip() if m else ""
