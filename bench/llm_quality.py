@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from statistics import median
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -43,6 +44,10 @@ COLUMNS = [
     ("latency_generate_p50_ms", "p50 ms"),
     ("latency_generate_p95_ms", "p95 ms"),
     ("answered_p50_ms", "answered p50 ms"),
+    ("llama_prompt_eval_tokens_p50", "prompt tok p50"),
+    ("llama_prompt_ms_p50", "prompt ms p50"),
+    ("llama_generated_tokens_p50", "gen tok p50"),
+    ("llama_generate_ms_p50", "gen ms p50"),
 ]
 
 
@@ -54,8 +59,10 @@ class ColdPrompts:
     retrieve different passages. Clearing the cache measures what a new question costs.
     """
 
-    def __init__(self, index) -> None:
+    def __init__(self, index, prime: bool = False) -> None:
         self.index = index
+        self.prime = prime
+        self.timings: list[dict | None] = []   # llama.cpp's counters per question, in asking order
 
     def warm(self) -> None:
         self.index.warm()
@@ -64,20 +71,29 @@ class ColdPrompts:
         return self.index.search(*args, **kwargs)
 
     def ask(self, *args, **kwargs):
-        from rag.providers.llamacpp import reset_all
+        from rag.providers.llamacpp import _WORKERS, reset_all
 
-        reset_all()
-        return self.index.ask(*args, **kwargs)
+        reset_all(prime=self.prime)
+        for worker in _WORKERS.values():
+            worker.last_timings = None
+        answer = self.index.ask(*args, **kwargs)
+        self.timings.append(next((w.last_timings for w in _WORKERS.values() if w.last_timings), None))
+        return answer
 
 
-def run(index, testset: Path, model: str, options: dict, k: int, split: str, limit: int | None) -> dict:
-    index = ColdPrompts(index)
+def run(index, testset: Path, model: str, options: dict, k: int, split: str, limit: int | None,
+        prime: bool = False) -> dict:
+    index = ColdPrompts(index, prime=prime)
     if model != "extractive":
+        from rag.answering.prompting import SYSTEM
         from rag.providers.base import get_model
 
-        loader = getattr(get_model(model, **options), "load", None)
+        m = get_model(model, **options)
+        loader = getattr(m, "load", None)
         if loader:
             loader()  # weights in memory before the clock starts
+        if prime and hasattr(m, "prepare"):
+            m.prepare([{"role": "system", "content": SYSTEM}])
     load = os.getloadavg()[0]
     started = time.perf_counter()
     result = evaluate(index, testset, model=model, k=k, split=split, limit=limit, progress=False,
@@ -86,9 +102,15 @@ def run(index, testset: Path, model: str, options: dict, k: int, split: str, lim
     answers = [{"id": r["id"], "question": r["question"], "answerable": r["answerable"], "answer": r["answer"],
                 "refused": r["refused"], "correct": (r["metrics"] or {}).get("contains_answer"),
                 "generate_ms": round(r["timings_ms"]["generate"], 1)} for r in result.rows]
+    if model != "extractive" and len(index.timings) == len(answers):
+        for a, t in zip(answers, index.timings):
+            a["llama"] = t  # None: refused before the model was asked
     answered = sorted(a["generate_ms"] for a in answers if not a["refused"])
     metrics = dict(result.overall, answered_p50_ms=answered[len(answered) // 2] if answered else None)
-    return {"model": model, "options": options, "metrics": metrics, "wall_s": round(wall, 1),
+    asked = [a["llama"] for a in answers if a.get("llama")]
+    for key in ("prompt_eval_tokens", "prompt_ms", "generated_tokens", "generate_ms"):
+        metrics[f"llama_{key}_p50"] = median([t[key] for t in asked]) if asked else None
+    return {"model": model, "options": options, "prime": prime, "metrics": metrics, "wall_s": round(wall, 1),
             "load_average_1min": [round(load, 2), round(os.getloadavg()[0], 2)], "answers": answers}
 
 
@@ -111,29 +133,51 @@ def markdown(report: dict) -> str:
         f"k={st['k']}, temperature 0. "
         "`source_tokens` 80: each source cut to the question's best sentences (the llamacpp default); 0: whole "
         "passages. Latency is the time from retrieved passages to the checked answer (model loaded, KV cache "
-        "cleared before every question so no prompt prefix is reused); "
+        "cleared before every question; prefix 'cold': nothing is reused, 'system': the fixed system prompt is "
+        "evaluated again before the clock starts, as a running worker holds it); "
         "questions the evidence gate refuses never reach the model, so p50/p95 cover all questions and "
         "'answered p50' only those that got an answer.",
         "",
-        "| model | source_tokens | " + " | ".join(label for _, label in COLUMNS) + " | load |",
-        "|---|---|" + "---|" * len(COLUMNS) + "---|",
+        "| model | source_tokens | max_sources | flash_attn | prefix | " + " | ".join(label for _, label in COLUMNS) + " | load |",
+        "|---|---|---|---|---|" + "---|" * len(COLUMNS) + "---|",
     ]
     for r in report["runs"]:
         m = r["metrics"]
         st = r["options"].get("source_tokens", "-")
         load = "-".join(f"{x:.1f}" for x in r["load_average_1min"])
-        lines.append(f"| {r['model']} | {st} | " + " | ".join(fmt(m.get(key)) for key, _ in COLUMNS)
+        prefix = "-" if r["model"] == "extractive" else ("system" if r.get("prime") else "cold")
+        ms, fa = r["options"].get("max_sources", "-"), r["options"].get("flash_attn", "-")
+        lines.append(f"| {r['model']} | {st} | {ms} | {fa} | {prefix} | " + " | ".join(fmt(m.get(key)) for key, _ in COLUMNS)
                      + f" | {load} |")
     lines += ["", "## Answers", ""]
     for r in report["runs"]:
         st = r["options"].get("source_tokens")
-        lines += [f"### {r['model']}" + (f" (source_tokens {st})" if st is not None else ""), ""]
+        lines += [f"### {r['model']}" + (f" ({', '.join(f'{k} {v}' for k, v in r['options'].items())})"
+                                          if r["options"] else "")
+                  + (" (system prefix cached)" if r.get("prime") else ""), ""]
         for a in r["answers"]:
             mark = "refused" if a["refused"] else ("ok" if a["correct"] else ("wrong" if a["answerable"] else "-"))
             text = " ".join(a["answer"].split())
-            lines.append(f"- {a['id']} [{mark}, {a['generate_ms']:.0f} ms] {a['question']} -> {text}")
+            t = a.get("llama")
+            split = f", prompt {t['prompt_eval_tokens']} tok {t['prompt_ms']:.0f} ms, answer {t['generated_tokens']} " \
+                    f"tok {t['generate_ms']:.0f} ms" if t else ""
+            lines.append(f"- {a['id']} [{mark}, {a['generate_ms']:.0f} ms{split}] {a['question']} -> {text}")
         lines.append("")
     return "\n".join(lines)
+
+
+def parse_setting(text: str) -> tuple[dict, bool]:
+    """'max_sources=5,flash_attn=false,prime=system' -> ({'max_sources': 5, 'flash_attn': False}, True)."""
+    options, prime = {}, False
+    for item in filter(None, text.split(",")):
+        key, _, value = item.partition("=")
+        if key == "prime":
+            prime = value == "system"
+        elif value.lower() in ("true", "false"):
+            options[key] = value.lower() == "true"
+        else:
+            options[key] = int(value)
+    return options, prime
 
 
 def main() -> None:
@@ -146,6 +190,15 @@ def main() -> None:
     parser.add_argument("--index", type=Path, help="an existing index (default: seeds/ indexed in a temp folder)")
     parser.add_argument("--split", default="all", choices=["dev", "test", "all"])
     parser.add_argument("--limit", type=int)
+    parser.add_argument("--max-sources", type=int, nargs="+", default=[None],
+                        help="llamacpp max_sources settings to run (default: the model's own)")
+    parser.add_argument("--flash-attn", choices=["on", "off", "both"], default="on")
+    parser.add_argument("--settings", nargs="+", metavar="K=V,K=V",
+                        help="explicit settings per generative model instead of the grid above, e.g. "
+                             "'max_sources=10,flash_attn=false,prime=cold' 'max_sources=5,prime=system'")
+    parser.add_argument("--prime", choices=["cold", "system", "both"], default="cold",
+                        help="cold: empty KV cache before every question; system: the fixed system prompt stays "
+                             "cached (as in a worker that has answered before); both: one run each")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "llm_quality")
     args = parser.parse_args()
 
@@ -159,9 +212,17 @@ def main() -> None:
             index = rag.Index.open(Path(tmp) / "index")
             index.add(ROOT / "seeds")
         for model in args.models:
-            settings = [{}] if model == "extractive" else [{"source_tokens": st} for st in args.source_tokens]
-            for options in settings:
-                r = run(index, args.testset, model, options, args.k, args.split, args.limit)
+            flash = {"on": [True], "off": [False], "both": [False, True]}[args.flash_attn]
+            settings = [{}] if model == "extractive" else [
+                {"source_tokens": st, **({"max_sources": ms} if ms is not None else {}), "flash_attn": fa}
+                for st in args.source_tokens for ms in args.max_sources for fa in flash]
+            primes = [False] if model == "extractive" else {"cold": [False], "system": [True],
+                                                           "both": [False, True]}[args.prime]
+            combos = [(o, p) for o in settings for p in primes]
+            if args.settings and model != "extractive":
+                combos = [parse_setting(text) for text in args.settings]
+            for options, prime in combos:
+                r = run(index, args.testset, model, options, args.k, args.split, args.limit, prime)
                 m = r["metrics"]
                 print(f"{model} {options}: correct {m['contains_answer']:.2f}, false refusals "
                       f"{m['false_refusal_rate']:.2f}, supported {m['supported_sentence_rate']}, "

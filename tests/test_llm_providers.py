@@ -449,9 +449,13 @@ def test_openai_wrong_base_url_is_a_404_that_hints_at_v1(llama_server: str) -> N
 @pytest.mark.slow
 def test_openai_tiny_timeout_is_a_timeout_error(llama_server: str) -> None:
     model = OpenAIModel("smollm2", base_url=llama_server, api_key=SERVER_KEY, timeout=0.05, max_retries=0)
+    # a prompt the server has not seen and cannot have cached (its prompt cache answered the tiny prompt, asked by
+    # the tests before, within 50 ms on a fast host): hundreds of tokens to read before the first byte comes back
+    words = " ".join(f"item{i} weighs {i * 7 % 97} grams." for i in range(120))
+    prompt = replace(tiny_prompt(200), messages=({"role": "user", "content": f"{time.time_ns()} {words} Sum them."},))
     started = time.monotonic()
     with pytest.raises(ModelTimeoutError) as info:
-        list(model.generate(tiny_prompt(200)))
+        list(model.generate(prompt))
     assert time.monotonic() - started < 5
     assert "0.05 s" in one_line(info.value)
 

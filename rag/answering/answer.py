@@ -191,6 +191,7 @@ class Answerer:
             built = build_prompt(question, passages, context_tokens=m.context_tokens,
                                  history=_history_pairs(history), query=search_q,
                                  source_tokens=m.source_tokens, pool=pool, as_of=plan.today,
+                                 max_sources=getattr(m, "max_sources", None),
                                  instruction=instruction_for(layer.plan) if layer else None, weights=weights,
                                  **prompt_opts)
             prompt, offered = built.prompt, list(built.passages)

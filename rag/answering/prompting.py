@@ -9,9 +9,10 @@ of this touches what they read.
 The budget is counted with tiktoken (cl100k), which undercounts for small-vocabulary models such as SmolLM2, so a
 safety factor is applied; sources are dropped from the lowest-ranked up until everything fits.
 
-Small local models read a long prompt slowly (about 90 tokens/s for Qwen2.5-Coder-0.5B on 2 cores): with
-`source_tokens` set, each source is cut to the sentences that share the most of the question's content terms (in
-article order, gaps shown as "..."), about that many tokens per source. Measured side by side on the seed questions
+Small local models read a long prompt slowly (about 250 tokens/s for Qwen2.5-Coder-0.5B, 150 for 1.5B on 2 cores):
+with `source_tokens` set, each source is cut to the sentences that share the most of the question's content terms
+(in article order, gaps shown as "..."), about that many tokens per source; with `max_sources`, only the passages
+whose best sentence holds most of the question are shown (`choose_sources`). Measured side by side on the seed questions
 (bench/results/llm_quality.md), 80 tokens halves the answer time of every local model; SmolLM2 and Qwen 0.5B answer
 as well or better and stray less (more of their sentences supported), Qwen 1.5B misses one question in ten that it
 gets from whole passages. Citations are unaffected: they are attributed against the whole passages and quoted from
@@ -167,6 +168,23 @@ def focus(pool: Pool, i: int, weights: dict[str, float], budget: int) -> str:
     return " ".join(parts)
 
 
+def choose_sources(pool: Pool, weights: Mapping[str, float], n: int) -> list[int]:
+    """Indices of the `n` passages whose best sentence holds most of the question's weighted terms (the same score
+    `focus` ranks sentences by; retrieval rank breaks ties), in retrieval order. A local model reads each prompt
+    token at a cost (about 4 ms for Qwen 0.5B, 7 ms for 1.5B on 2 cores), so it is shown the passages that speak to
+    the question rather than the first `n`: a passage added for a question part the first search missed
+    (rag.answering.part_search) comes last in retrieval order yet may hold that part's only evidence."""
+    count = len(pool.passages)
+    if n >= count:
+        return list(range(count))
+    best = [0.0] * count
+    if weights:
+        for u in pool.units:
+            best[u.passage] = max(best[u.passage], pool.coverage(dict(weights), u.scope))
+    ranked = sorted(range(count), key=lambda i: (-best[i], i))
+    return sorted(ranked[:max(1, n)])
+
+
 def _tokens(text: str) -> int:
     return int(count_tokens(text) * TOKEN_SAFETY) + MESSAGE_OVERHEAD
 
@@ -191,7 +209,8 @@ def build_prompt(question: str, passages: Sequence[Passage], *, context_tokens: 
                  history: Sequence[tuple[str, str]] = (), query: str | None = None,
                  history_tokens: int | None = None, source_tokens: int | None = None,
                  pool: Pool | None = None, as_of: str | None = None,
-                 instruction: str | None = None, weights: Mapping[str, float] | None = None) -> BuiltPrompt:
+                 instruction: str | None = None, weights: Mapping[str, float] | None = None,
+                 max_sources: int | None = None) -> BuiltPrompt:
     """Fit system + history + numbered sources + question into `context_tokens - max_tokens`.
 
     `history` is (question, answer text) pairs, oldest first; newest turns are kept first. Sources keep their
@@ -200,6 +219,7 @@ def build_prompt(question: str, passages: Sequence[Passage], *, context_tokens: 
     caller's Pool over these same passages, saves splitting them into sentences again. `as_of` (the reference
     date) is stated in the prompt; `instruction` replaces the closing instruction (rag.answer_layer.instruction_for);
     `weights`, the question's weighted terms when the caller has them (rag.answering.question), saves recomputing.
+    `max_sources` shows at most that many passages (`choose_sources`).
     """
     context_tokens = int(context_tokens or DEFAULT_CONTEXT_TOKENS)
     max_tokens = int(max_tokens or DEFAULT_MAX_TOKENS)
@@ -223,13 +243,15 @@ def build_prompt(question: str, passages: Sequence[Passage], *, context_tokens: 
 
     offered: list[Passage] = []
     blocks: list[str] = []
-    if source_tokens and pool is None:
+    if (source_tokens or max_sources) and pool is None:
         pool = Pool(passages)
-    if not source_tokens:
+    if not (source_tokens or max_sources):
         weights = {}
     elif weights is None:
         weights = query_weights(question, query)
-    for i, p in enumerate(passages):
+    shown_ids = choose_sources(pool, weights, int(max_sources)) if max_sources else range(len(passages))
+    for i in shown_ids:
+        p = passages[i]
         n = len(offered) + 1
         shown = focus(pool, i, weights, int(source_tokens)) if source_tokens else None
         block = render_source(n, p, shown)

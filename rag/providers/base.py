@@ -54,6 +54,8 @@ class Model:
     context_tokens: int | None = None   # the prompt budget (None: rag.answering.prompting's default)
     source_tokens: int | None = None    # show each source cut to its sentences most relevant to the question,
                                         # about this many tokens (None: whole passages)
+    max_sources: int | None = None      # show at most this many sources: those whose best sentence covers most of
+                                        # the question (None: every passage that fits the context)
 
     def generate(self, prompt: Prompt, *, stream: bool = False) -> Iterator[str]:
         """Yield the answer text; with stream=False a single piece is fine."""

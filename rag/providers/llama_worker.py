@@ -6,11 +6,15 @@ ends `rag serve`, `rag chat` or a whole test session. In a worker, the caller ge
 naming the signal and the fix, and keeps running; the next request starts a fresh worker.
 
 Protocol (one JSON object per line; the worker answers every request, streams end with {"done": true}):
-    {"op": "load", "path", "n_ctx", "n_threads", "n_batch"} -> {"ok": true, "load_s": 0.8} | {"error", "kind"}
+    {"op": "load", "path", "n_ctx", "n_threads", "n_batch", "flash_attn"}
+                                                            -> {"ok": true, "load_s": 0.8} | {"error", "kind"}
     {"op": "tokenize", "text"}                              -> {"ok": true, "n": 12}
-    {"op": "chat", "request": {...}, "stream": bool}        -> {"piece": "..."}* {"done": true} | {"error", "kind"}
+    {"op": "chat", "request": {...}, "stream": bool}        -> {"piece": "..."}* {"done": true, "timings": {...}}
+                                                               | {"error", "kind"}
     {"op": "cancel"}                                        (while streaming) stops decoding -> {"done": true}
-    {"op": "reset"}                                         -> {"ok": true}  (drops the KV cache; for benchmarks)
+    {"op": "prime", "messages": [...]}                      -> {"ok": true, "tokens": 170}  (evaluates a fixed prefix)
+    {"op": "reset", "prime": bool}                          -> {"ok": true}  (drops the KV cache; for benchmarks;
+                                                               with prime, evaluates the primed prefix again)
 The worker exits when its stdin closes, so it never outlives its parent for long.
 """
 
@@ -73,13 +77,16 @@ class _Lines:
 class LlamaWorker:
     """One worker process holding one loaded model; requests are serialised by `lock` (one KV cache)."""
 
-    def __init__(self, path: Path, *, n_ctx: int, n_threads: int, n_batch: int, model_id: str) -> None:
+    def __init__(self, path: Path, *, n_ctx: int, n_threads: int, n_batch: int, model_id: str,
+                 flash_attn: bool = False) -> None:
         self.path = Path(path).resolve()
         self.model_id = model_id
-        self.settings = {"n_ctx": n_ctx, "n_threads": n_threads, "n_batch": n_batch}
+        self.settings = {"n_ctx": n_ctx, "n_threads": n_threads, "n_batch": n_batch, "flash_attn": flash_attn}
         self.lock = threading.Lock()
         self.proc: subprocess.Popen | None = None
         self._stderr: deque[str] = deque(maxlen=20)
+        # llama.cpp's own counters for the last chat (see _timings): what benchmarks split an answer's time by
+        self.last_timings: dict | None = None
 
     @property
     def pid(self) -> int | None:
@@ -179,10 +186,22 @@ class LlamaWorker:
             raise ModelError(reply["error"])
         return int(reply["n"])
 
-    def reset(self) -> None:
+    def reset(self, *, prime: bool = False) -> None:
+        """Drop the KV cache; with `prime`, keep (evaluate again) the prefix given to `prime` before."""
         with self.lock:
             if self.alive():
-                self._call({"op": "reset"})
+                self._call({"op": "reset", "prime": prime})
+
+    def prime(self, messages: list[dict]) -> int:
+        """Evaluate the chat template of `messages` (a fixed system prompt) into the KV cache now, so that every
+        prompt starting with them skips that prefix (llama-cpp-python reuses the longest cached prefix). Returns
+        the prefix's tokens."""
+        with self.lock:
+            self.ensure()
+            reply = self._call({"op": "prime", "messages": messages})
+        if "error" in reply:
+            raise ModelError(reply["error"])
+        return int(reply["tokens"])
 
     def chat(self, request: dict, *, stream: bool) -> Iterator[dict]:
         """Replies for one chat request, as the worker sends them; the lock is held until the stream ends."""
@@ -195,6 +214,7 @@ class LlamaWorker:
                     reply = self._receive()
                     if reply.get("done") or "error" in reply:
                         finished = True
+                        self.last_timings = reply.get("timings")
                         yield reply
                         return
                     yield reply
@@ -230,8 +250,18 @@ def _signal_name(number: int) -> str:
 # ---------------------------------------------------------------------------------------------- the worker side
 
 
+def _prime(llama: Any, messages: list[dict]) -> int:
+    # An empty user turn after the fixed messages: the template's tokens up to the user's text are then the same as
+    # in every real prompt, and llama.cpp keeps them. One token is generated because that is what evaluates.
+    llama.reset()
+    llama.create_chat_completion(messages=[*messages, {"role": "user", "content": ""}], max_tokens=1,
+                                 temperature=0.0)
+    return int(llama.n_tokens)
+
+
 def _serve(lines: _Lines, out: Any) -> None:
     llama = None
+    primed: list[dict] = []
 
     def reply(message: dict) -> None:
         out.write(json.dumps(message).encode("utf-8") + b"\n")
@@ -252,7 +282,8 @@ def _serve(lines: _Lines, out: Any) -> None:
                 try:
                     llama = Llama(model_path=message["path"], n_ctx=message["n_ctx"],
                                   n_threads=message["n_threads"], n_threads_batch=message["n_threads"],
-                                  n_batch=message["n_batch"], verbose=False)
+                                  n_batch=message["n_batch"], flash_attn=bool(message.get("flash_attn")),
+                                  verbose=False)
                 except (ValueError, RuntimeError) as exc:
                     reply({"error": f"llama.cpp could not load {message['path']} ({' '.join(str(exc).split())}); "
                                     "the file may be damaged or too new for the installed llama-cpp-python "
@@ -262,8 +293,14 @@ def _serve(lines: _Lines, out: Any) -> None:
             elif op == "tokenize":
                 ids = llama.tokenize(message["text"].encode("utf-8"), add_bos=False, special=True)
                 reply({"ok": True, "n": len(ids)})
+            elif op == "prime":
+                primed = list(message["messages"])
+                reply({"ok": True, "tokens": _prime(llama, primed)})
             elif op == "reset":
-                llama.reset()
+                if message.get("prime") and primed:
+                    _prime(llama, primed)
+                else:
+                    llama.reset()
                 reply({"ok": True})
             elif op == "chat":
                 _chat(llama, message, lines, reply)
@@ -275,12 +312,27 @@ def _serve(lines: _Lines, out: Any) -> None:
             reply({"error": " ".join(str(exc).split()), "kind": "generation"})
 
 
+def _timings(llama: Any) -> dict:
+    """llama.cpp's counters since the chat began: prompt tokens evaluated (a prefix reused from the KV cache is not
+    evaluated again), tokens generated, and the milliseconds each took; `context_tokens` is what the cache holds
+    now (prompt + answer)."""
+    import llama_cpp
+
+    perf = llama_cpp.llama_perf_context(llama.ctx)
+    return {"prompt_eval_tokens": perf.n_p_eval, "prompt_ms": round(perf.t_p_eval_ms, 1),
+            "generated_tokens": perf.n_eval, "generate_ms": round(perf.t_eval_ms, 1),
+            "context_tokens": llama.n_tokens}
+
+
 def _chat(llama: Any, message: dict, lines: _Lines, reply: Any) -> None:
+    import llama_cpp
+
     request = message["request"]
+    llama_cpp.llama_perf_context_reset(llama.ctx)
     if not message.get("stream"):
         result = llama.create_chat_completion(**request)
         reply({"piece": result["choices"][0]["message"]["content"] or ""})
-        reply({"done": True})
+        reply({"done": True, "timings": _timings(llama)})
         return
     chunks = llama.create_chat_completion(**request, stream=True)
     try:
@@ -295,7 +347,7 @@ def _chat(llama: Any, message: dict, lines: _Lines, reply: Any) -> None:
                 break
     finally:
         chunks.close()
-    reply({"done": True})
+    reply({"done": True, "timings": _timings(llama)})
 
 
 def _maybe_fault(op: str | None) -> None:

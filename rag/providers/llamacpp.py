@@ -4,7 +4,11 @@ SPEC: `llamacpp:NAME_OR_PATH`, where NAME is a known model (see `rag.providers.g
 at any .gguf file; `llamacpp` alone picks the best known model installed. Options: n_ctx (default 4096),
 n_threads (default: RAG_LLAMA_THREADS, else every CPU), n_batch (default 512), seed (default 0), source_tokens
 (default 80: each source is cut to its sentences most relevant to the question, about that many tokens; 0 gives
-whole passages). Cut sources halve the answer time on the seed questions (bench/results/llm_quality.md).
+whole passages), max_sources (default 5: the passages whose best sentence covers most of the question; 0: every
+passage that fits), flash_attn (default true: llama.cpp's fused attention, 3-15% faster prompts here).
+A small model on a laptop CPU spends most of an answer reading its prompt (Qwen 0.5B ~250 prompt tokens/s on 2
+cores), so these defaults decide its answer time: bench/results/llm_quality_multihop_test.md measures them side by
+side with the earlier ones (10 sources, no flash attention, no cached system prompt).
 """
 
 from __future__ import annotations
@@ -25,12 +29,13 @@ from .llama_worker import LlamaWorker
 
 DEFAULT_N_CTX = 4096
 DEFAULT_SOURCE_TOKENS = 80
+DEFAULT_MAX_SOURCES = 5
 
 # Each model runs in a worker process (rag.providers.llama_worker): a native crash there is an error line here, not the
 # end of `rag serve`. Loading maps the file and builds the graph (measured 0.8-1.2 s for SmolLM2, 2.4-4.5 s for
 # Qwen 0.5B on a busy 2-core machine), so one worker per file and settings is started once and shared; it keeps
 # one KV cache, so its requests are serialised by the worker's lock.
-_WORKERS: dict[tuple[str, int, int, int], LlamaWorker] = {}
+_WORKERS: dict[tuple[str, int, int, int, bool], LlamaWorker] = {}
 _STARTING = threading.Lock()
 
 
@@ -50,26 +55,28 @@ def _require_llama_cpp() -> None:
 
 
 def load_llama(path: Path, *, n_ctx: int = DEFAULT_N_CTX, n_threads: int | None = None,
-               n_batch: int = 512, model_id: str = "") -> LlamaWorker:
+               n_batch: int = 512, flash_attn: bool = True, model_id: str = "") -> LlamaWorker:
     """The shared worker process for this file and settings, started and loaded if it is not running."""
     threads = n_threads or _default_threads()
-    key = (str(Path(path).resolve()), n_ctx, threads, n_batch)
+    key = (str(Path(path).resolve()), n_ctx, threads, n_batch, bool(flash_attn))
     with _STARTING:
         worker = _WORKERS.get(key)
         if worker is None:
             if not _WORKERS:
                 atexit.register(close_all)
             worker = _WORKERS[key] = LlamaWorker(Path(path), n_ctx=n_ctx, n_threads=threads, n_batch=n_batch,
+                                                 flash_attn=bool(flash_attn),
                                                  model_id=model_id or f"llamacpp:{Path(path).name}")
     with worker.lock:
         worker.ensure()
     return worker
 
 
-def reset_all() -> None:
-    """Drop every worker's KV cache, so the next prompt is evaluated whole (benchmarks of cold prompts)."""
+def reset_all(*, prime: bool = False) -> None:
+    """Drop every worker's KV cache, so the next prompt is evaluated whole (benchmarks of cold prompts); with
+    `prime`, each keeps the fixed prefix it was primed with (`LlamaCppModel.prepare`), as a running worker does."""
     for worker in list(_WORKERS.values()):
-        worker.reset()
+        worker.reset(prime=prime)
 
 
 def close_all() -> None:
@@ -92,7 +99,8 @@ class LlamaCppModel(Model):
     generative = True
 
     def __init__(self, name: str = "", *, n_ctx: int = DEFAULT_N_CTX, n_threads: int | None = None,
-                 n_batch: int = 512, seed: int = 0, source_tokens: int = DEFAULT_SOURCE_TOKENS) -> None:
+                 n_batch: int = 512, seed: int = 0, source_tokens: int = DEFAULT_SOURCE_TOKENS,
+                 max_sources: int = DEFAULT_MAX_SOURCES, flash_attn: bool = True) -> None:
         _require_llama_cpp()  # fail at construction, not mid-answer, when the dependency is missing
         name = name or default_model()
         self.path = resolve_gguf(name)
@@ -102,6 +110,8 @@ class LlamaCppModel(Model):
         self.n_batch = int(n_batch)
         self.seed = int(seed)
         self.source_tokens = int(source_tokens) or None
+        self.max_sources = int(max_sources) or None
+        self.flash_attn = _flag(flash_attn)
 
     def __repr__(self) -> str:
         return f"LlamaCppModel(model_id={self.model_id!r}, path={str(self.path)!r}, n_ctx={self.context_tokens})"
@@ -111,11 +121,22 @@ class LlamaCppModel(Model):
         self._worker()
         return self
 
+    def prepare(self, messages: list[dict]) -> int:
+        """Load the model and evaluate `messages` (the fixed system prompt every answer starts with) into its KV
+        cache, so the first question only pays for its own part of the prompt. Returns the prefix's tokens."""
+        return self._worker().prime(messages)
+
+    @property
+    def last_timings(self) -> dict | None:
+        """llama.cpp's counters for this model's last answer: prompt tokens evaluated (a cached prefix is not),
+        tokens generated, and the milliseconds each took."""
+        worker = _WORKERS.get(self._key())
+        return worker.last_timings if worker else None
+
     @property
     def worker_pid(self) -> int | None:
         """The pid of the process running this model, or None when none is running."""
-        key = (str(self.path.resolve()), self.context_tokens, self.n_threads, self.n_batch)
-        worker = _WORKERS.get(key)
+        worker = _WORKERS.get(self._key())
         return worker.pid if worker and worker.alive() else None
 
     def count_tokens(self, text: str) -> int:
@@ -156,9 +177,12 @@ class LlamaCppModel(Model):
         finally:
             replies.close()
 
+    def _key(self) -> tuple[str, int, int, int, bool]:
+        return (str(self.path.resolve()), self.context_tokens, self.n_threads, self.n_batch, self.flash_attn)
+
     def _worker(self) -> LlamaWorker:
         return load_llama(self.path, n_ctx=self.context_tokens, n_threads=self.n_threads, n_batch=self.n_batch,
-                          model_id=self.model_id)
+                          flash_attn=self.flash_attn, model_id=self.model_id)
 
     def _generation_error(self, text: str) -> ModelError:
         m = re.search(r"Requested tokens \((\d+)\) exceed context window of (\d+)", text)
@@ -177,7 +201,14 @@ def _fallback_messages(prompt: Prompt) -> list[dict]:
     return [{"role": "user", "content": content}]
 
 
-_OPTIONS = frozenset({"n_ctx", "n_threads", "n_batch", "seed", "source_tokens"})
+def _flag(value: Any) -> bool:
+    # options from the CLI arrive as strings (-o flash_attn=false)
+    if isinstance(value, str):
+        return value.strip().lower() not in ("0", "false", "no", "off")
+    return bool(value)
+
+
+_OPTIONS = frozenset({"n_ctx", "n_threads", "n_batch", "seed", "source_tokens", "max_sources", "flash_attn"})
 
 
 def factory(name: str, **options: Any) -> LlamaCppModel:
