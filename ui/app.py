@@ -25,6 +25,7 @@ DEFAULT_CONCURRENCY = 4
 SESSION_TTL_S = 3600
 MAX_SESSIONS = 500
 LIBRARY_POLL_S = 5
+MODEL_POLL_S = 2          # the model status line, while a local model loads in the background
 
 
 class RagBlocks(gr.Blocks):
@@ -175,6 +176,7 @@ def build_app(index, *, model: str = "extractive", model_options: dict | None = 
                 articles_table = gr.HTML(render.articles_html(index.articles()), elem_id="rag-articles")
         undo_timer = gr.Timer(UNDO_SECONDS, active=False)
         library_timer = gr.Timer(LIBRARY_POLL_S)
+        model_timer = gr.Timer(MODEL_POLL_S, active=ui.model_loading())  # until a background load ends
 
         # ---- chat ----------------------------------------------------------------------------------------------
         filter_inputs = [k_slider, outlets, date_from, date_to]
@@ -228,6 +230,12 @@ def build_app(index, *, model: str = "extractive", model_options: dict | None = 
                   show_progress="hidden")
 
         model_dd.change(ui.pick_model, [model_dd, session], [model_status, session], queue=False)
+
+        def model_tick(se):
+            return ui.model_status(se), gr.Timer(active=ui.model_loading())
+
+        model_timer.tick(model_tick, [session], [model_status, model_timer], queue=False, show_progress="hidden")
+        demo.load(model_tick, [session], [model_status, model_timer], queue=False, show_progress="hidden")
         gr.on([outlets.change, date_from.change, date_to.change], ui.chips, [outlets, date_from, date_to],
               [chips, clear_filters], queue=False, show_progress="hidden")
         clear_filters.click(ui.clear_filters, None, [outlets, date_from, date_to, chips, clear_filters], queue=False)

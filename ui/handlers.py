@@ -28,6 +28,8 @@ from .markdown import answer_markdown, conversation_markdown
 from .library import LibraryActions
 from .quotes_view import QuotesActions
 from .reader import reader_for
+from rag.providers import warmup
+
 from .models import EXTRACTIVE, fallback_note_html, list_models, status_html, table_html
 from .uploads import DEFAULT_MAX_BYTES
 
@@ -362,8 +364,14 @@ class RagUI(LibraryActions, QuotesActions):
         session.model = model
         return status_html(self.models, model, fell_back_from=model if model in self.missing else None), session
 
-    def model_status(self) -> str:
-        return status_html(self.models, self.model, self.model if self.model in self.missing else None)
+    def model_status(self, session: Session | None = None) -> str:
+        """The line under the picker for this browser's pick (the started model before any pick)."""
+        model = session.model if isinstance(session, Session) and session.model else self.model
+        return status_html(self.models, model, fell_back_from=model if model in self.missing else None)
+
+    def model_loading(self) -> bool:
+        """Is the started model still loading in the background (rag.providers.warmup)?"""
+        return warmup.state(self.model) == "loading"
 
     def model_help(self) -> str:
         return table_html(self.models)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from html import escape
 
 import rag
+from rag.providers import warmup
 
 log = logging.getLogger("rag.ui")
 
@@ -73,6 +74,13 @@ def status_html(models: list[ModelInfo], picked: str, fell_back_from: str | None
     m = by_spec.get(picked)
     if m is None:
         return ""
+    loading = warmup.state(picked)
+    if loading == "loading":
+        return (f'<div class="rag-model-status rag-model-loading"><b>{escape(m.name)}</b> is loading in the '
+                "background; a question asked now waits for it.</div>")
+    if loading and loading.startswith("failed: "):
+        return (f'<div class="rag-model-status rag-model-missing"><b>{escape(m.name)}</b> could not be loaded: '
+                f"{escape(loading[len('failed: '):])}</div>")
     return f'<div class="rag-model-status">Answers come from <b>{escape(m.name)}</b>: {escape(m.description)}.</div>'
 
 

@@ -87,6 +87,7 @@ button.rag-open:hover { background: #1d4ed8; color: #fff; }
 .rag-model-help li { margin: 4px 0; }
 .rag-model-status { font-size: 0.85rem; padding: 6px 10px; border-radius: 8px; }
 .rag-model-missing { background: #fffbeb; border: 1px solid #fde68a; color: #78350f; }
+.rag-model-loading { background: #eff6ff; border: 1px solid #bfdbfe; color: #1e3a8a; }
 .rag-model-status code, .rag-fallback code { font-size: 0.78rem; word-break: break-all; }
 
 /* things said inside an answer */
@@ -182,6 +183,7 @@ _DARK = (
     (".rag-unsupported", "background: #422006; color: #fde68a;"),
     (".rag-unsupported-note, .rag-fallback, .rag-model-missing",
      "background: #2a1a05; border-color: #92400e; color: #fde68a;"),
+    (".rag-model-loading", "background: #0f1d3a; border-color: #1e3a8a; color: #bfdbfe;"),
     (".rag-searched, .rag-meta, .rag-stopped, .rag-chips-label, .rag-panel-q, .rag-empty, #rag-header .rag-sub, "
      ".rag-stats, .rag-model-help", "color: #cbd5e1;"),
     (".rag-context", "color: #e2e8f0;"),

@@ -114,6 +114,12 @@ def _warm(index, model: str, options: dict) -> float:
             from ..redact import redact
 
             print(f"warning: model {model} is not ready: {redact(str(err))}", file=sys.stderr)
+        else:
+            from ..answering.prompting import SYSTEM
+            from ..providers import warmup
+
+            # a local model loads while the page comes up; the settings panel shows its state
+            warmup.start(model, options, prefix=[{"role": "system", "content": SYSTEM}])
     return time.perf_counter() - t0
 
 
