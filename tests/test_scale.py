@@ -205,3 +205,42 @@ def test_kind_change_rewrites_the_file_of_the_same_generation(tmp_path):
     assert fresh.vectors().kind == "ivf"
     # the rebuild replaced the flat file of the same generation, so the next open does not rebuild again
     assert VectorIndex.read(fresh.faiss_path(gen)).kind == "ivf"
+
+
+def test_a_filters_selector_is_built_once_and_counts_exactly(tmp_path):
+    store = _open(tmp_path / "idx")
+    _fill(store, 400)
+    vi = store.vectors()
+    third = store.chunk_ids_where(Filters(sources=("Outlet 1",)))
+    assert store.chunk_ids_where(Filters(sources=("Outlet 1",))) is third   # the catalog hands out one array
+    sel = vi.selector(third)
+    assert vi.selector(third) is sel and sel.count == len(third)
+    assert vi.selector(third.copy()) is not sel                            # another array, another selector
+    # every allowed id passes the bitmap and nothing else does
+    member = np.array([sel.sel.is_member(int(i)) for i in range(int(third.max()) + 64)])
+    assert set(np.flatnonzero(member).tolist()) == set(third.tolist())
+
+
+def test_a_rare_filter_is_searched_exactly_from_a_copy_of_its_vectors(tmp_path, monkeypatch):
+    from rag.storage.vectors import faiss_index
+
+    # 3 of the vectors an unfiltered search reads would be every filter of this small index; a lower factor
+    # leaves the third of it to the IVF lists, as a big outlet is at 1M chunks
+    monkeypatch.setattr(faiss_index, "EXACT_FILTER_READS", 1)
+    store = _open(tmp_path / "idx")
+    _fill(store, 400)
+    vi = store.vectors()
+    rare_f, third_f = Filters(sources=("Rare Outlet",)), Filters(sources=("Outlet 1",))
+    rare, third = store.chunk_ids_where(rare_f), store.chunk_ids_where(third_f)
+    assert len(rare) <= vi.exact_filter_max() < len(third)
+    rng = np.random.default_rng(5)
+    _, base = store.vectors_by_id(rng.integers(1, 4_001, size=5))
+    for q in _unit(base + rng.standard_normal(base.shape) / np.sqrt(DIM)):
+        got = store.dense_search(q, 5, rare_f)
+        ids, vecs = store.vectors_by_id(rare)
+        order = np.argsort(-(vecs @ q))[:5]
+        assert [c for c, _ in got] == ids[order].tolist()
+        assert np.allclose([s for _, s in got], (vecs @ q)[order], atol=1e-5)
+    assert vi.selector(rare).matrix is not None          # the copy, made once for the filter (cached selector)
+    store.dense_search(q, 5, third_f)
+    assert vi.selector(third).matrix is None             # a big filter stays on the IVF lists

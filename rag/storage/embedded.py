@@ -88,7 +88,7 @@ class Store(Catalog, ChunkStore):
 
     def dense_search(self, query: np.ndarray, k: int, filters: Filters | None = None) -> list[tuple[int, float]]:
         allowed = self.chunk_ids_where(filters) if filters is not None and filters.active else None
-        return dense_search(self.vectors(), query, k, allowed)
+        return dense_search(self.vectors(), query, k, allowed, self.vectors_by_id)
 
     def keyword_search(self, terms: Sequence[str], k: int, filters: Filters | None = None,
                        weights: tuple[float, float, float] = DEFAULT_FIELD_WEIGHTS) -> list[tuple[int, float]]:
