@@ -83,6 +83,29 @@ def cpu_has_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+def bf16_or_fp32(model) -> str:
+    """"bf16" when bf16 autocast gives this model's fp32 vectors back on fixed sentences (cosine >= 0.999 each, the
+    rule the ONNX question encoder passes too), else "fp32": passages and questions must share one vector space, and
+    a kernel or model whose bf16 rounding moves vectors further would move rankings."""
+    import torch
+
+    from .embedding_onnx import CHECK_SENTENCES, MIN_COSINE
+
+    texts = list(CHECK_SENTENCES)
+    with torch.inference_mode():
+        ref = model.encode(texts, convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            low = model.encode(texts, convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False)
+    low = np.asarray(low, dtype=np.float32)
+    low /= np.linalg.norm(low, axis=1, keepdims=True)
+    worst = float(np.min(np.sum(np.asarray(ref, dtype=np.float32) * low, axis=1)))
+    if worst < MIN_COSINE:
+        log.info("bf16 encoding not used: lowest cosine to fp32 %.5f < %s", worst, MIN_COSINE)
+        return "fp32"
+    log.info("bf16 encoding in use (lowest cosine to fp32 %.6f)", worst)
+    return "bf16"
+
+
 def resolve_embedder(name: str) -> tuple[str, str]:
     """Map an embedder name to (id recorded in the manifest, what SentenceTransformer should load)."""
     if name in (DEFAULT_EMBEDDER, "all-MiniLM-L6-v2", "minilm", "default"):
@@ -103,7 +126,10 @@ class SentenceTransformerEmbedder:
     def __init__(self, name: str = DEFAULT_EMBEDDER, *, device: str = "cpu", precision: str = "auto"):
         self.id, self._load_from = resolve_embedder(name)
         self._device = device
+        if precision == "auto" and os.environ.get("RAG_EMBED_PRECISION", "").lower() in ("fp32", "bf16"):
+            precision = os.environ["RAG_EMBED_PRECISION"].lower()   # an operator's choice for new indexes
         self.precision = ("bf16" if cpu_has_bf16() else "fp32") if precision == "auto" else precision
+        self._check_precision = precision == "auto" and self.precision == "bf16"
         self._model = None
         self._lock = threading.Lock()
         self.dim = 384 if self.id == DEFAULT_EMBEDDER else 0
@@ -143,6 +169,8 @@ class SentenceTransformerEmbedder:
         model.eval()
         self.dim = int(_dimension(model))
         self.max_tokens = int(model.max_seq_length or 256)
+        if self._check_precision:
+            self.precision = bf16_or_fp32(model)
         return model
 
     def _fast_encoder(self):
