@@ -44,3 +44,30 @@ def test_a_model_that_cannot_load_is_one_line_in_the_panel(chromium, small_index
     with serving(index_dir, tmp_path, {"RAG_MODEL": f"llamacpp:{broken}"}) as url:
         text = _settings_status(chromium, url, "could not be loaded")
     assert "could not be loaded" in text and "broken.gguf" in text, text
+
+
+def test_a_model_killed_by_a_signal_leaves_the_chat_answering_with_extractive(chromium, small_index_dir,
+                                                                              tmp_path) -> None:
+    index_dir = tmp_path / "index"
+    shutil.copytree(small_index_dir, index_dir)
+    # the worker kills itself with SIGILL at every answer, as a build with an instruction the CPU lacks does
+    env = {"RAG_MODEL": "llamacpp:smollm2-135m", "RAG_LLAMA_WORKER_FAULT": "SIGILL:chat"}
+    with serving(index_dir, tmp_path, env) as url:
+        page = chromium.new_context(viewport={"width": 1300, "height": 900}).new_page()
+        page.goto(url, wait_until="domcontentloaded", timeout=120_000)
+        page.wait_for_selector("#rag-question textarea", timeout=120_000)
+        answers = []
+        for _ in range(2):   # the second question starts a fresh worker, which dies too: still answered
+            before = page.locator("#rag-chat [data-testid=bot]").count()
+            page.fill("#rag-question textarea", "What did Bulgaria claim about Russia?")
+            page.keyboard.press("Enter")
+            page.wait_for_function(
+                """n => { const b = document.querySelectorAll('#rag-chat [data-testid=bot]');
+                          return b.length > n && !b[b.length - 1].querySelector('.rag-cursor'); }""",
+                arg=before, timeout=180_000)
+            page.wait_for_timeout(400)
+            answers.append(page.locator("#rag-chat [data-testid=bot]").last.inner_text())
+        page.context.close()
+    for text in answers:
+        assert "could not run" in text and "SIGILL" in text and "Extractive" in text, text
+        assert "[1]" in text   # the extractive answer with its citation, not an error box

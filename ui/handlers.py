@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import rag
-from rag import MissingDependencyError, ModelUnavailableError, RagError
+from rag import MissingDependencyError, ModelCrashedError, ModelTimeoutError, ModelUnavailableError, RagError
 
 from . import chats, render
 from .chats import Turn
@@ -189,10 +189,11 @@ class RagUI(LibraryActions, QuotesActions):
             try:
                 pieces = self._chat_for(session, model).ask_stream(question, **kwargs)
                 first = next(pieces, None)
-            except (MissingDependencyError, ModelUnavailableError) as err:
+            except (MissingDependencyError, ModelUnavailableError, ModelCrashedError, ModelTimeoutError) as err:
                 if model == EXTRACTIVE:
                     raise
-                # The picked model cannot run after all: answer anyway, and say so in the answer.
+                # The picked model cannot run after all (missing, or its worker died or hung before its first
+                # word: SIGILL, the OOM killer): answer anyway, and say so in the answer.
                 note = (f'<div class="rag-fallback">{render.esc(model)} could not run ({render.esc(err)}), so this '
                         "answer comes from Extractive.</div>")
                 pieces = self._chat_for(session, EXTRACTIVE).ask_stream(question, **kwargs)
