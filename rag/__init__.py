@@ -38,12 +38,16 @@ def __getattr__(name: str):
         from .providers.gguf import known_models
 
         return known_models
+    if name == "model_load_state":
+        from .providers import warmup
+
+        return warmup.state
     raise AttributeError(f"module 'rag' has no attribute {name!r}")
 
 
 __all__ = [
     "Index", "ArticleInfo", "Answer", "AnswerSentence", "Article", "Chunk", "Citation", "Hit", "IndexReport",
-    "Skipped", "get_model", "register_provider", "providers", "known_models", "origin_file", "DEFAULT_K", "REFUSAL",
+    "Skipped", "get_model", "register_provider", "providers", "known_models", "model_load_state", "origin_file", "DEFAULT_K", "REFUSAL",
     "__version__", "redact",
     "RagError", "UserError", "IndexNotFoundError", "IndexMismatchError", "QueryError", "ModelSpecError",
     "MissingDependencyError", "TestSetError", "IndexLockedError", "IndexCorruptError", "IngestError", "ModelError",

@@ -28,8 +28,6 @@ from .markdown import answer_markdown, conversation_markdown
 from .library import LibraryActions
 from .quotes_view import QuotesActions
 from .reader import reader_for
-from rag.providers import warmup
-
 from .models import EXTRACTIVE, fallback_note_html, list_models, status_html, table_html
 from .uploads import DEFAULT_MAX_BYTES
 
@@ -372,7 +370,7 @@ class RagUI(LibraryActions, QuotesActions):
 
     def model_loading(self) -> bool:
         """Is the started model still loading in the background (rag.providers.warmup)?"""
-        return warmup.state(self.model) == "loading"
+        return rag.model_load_state(self.model) == "loading"
 
     def model_help(self) -> str:
         return table_html(self.models)

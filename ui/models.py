@@ -9,8 +9,6 @@ from dataclasses import dataclass
 from html import escape
 
 import rag
-from rag.providers import warmup
-
 log = logging.getLogger("rag.ui")
 
 EXTRACTIVE = "extractive"
@@ -74,7 +72,7 @@ def status_html(models: list[ModelInfo], picked: str, fell_back_from: str | None
     m = by_spec.get(picked)
     if m is None:
         return ""
-    loading = warmup.state(picked)
+    loading = rag.model_load_state(picked)
     if loading == "loading":
         return (f'<div class="rag-model-status rag-model-loading"><b>{escape(m.name)}</b> is loading in the '
                 "background; a question asked now waits for it.</div>")

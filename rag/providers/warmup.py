@@ -2,6 +2,7 @@
 
     warmup.start("llamacpp:qwen2.5-0.5b", {}, prefix=[{"role": "system", "content": SYSTEM}])
     warmup.state("llamacpp:qwen2.5-0.5b")   # "loading" | "ready" | "failed: <one line>" | None (never started)
+                                            # (public as rag.model_load_state)
 
 Loading a GGUF model takes seconds (its worker process maps the file; rag.providers.llamacpp), and evaluating the
 fixed system prompt once more (`prepare`) spares the first question that part. A question asked meanwhile waits for
