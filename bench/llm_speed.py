@@ -46,12 +46,12 @@ def build_messages(llama: llama_cpp.Llama, text: str, target: int) -> tuple[list
     return messages, len(ids[: target - overhead])
 
 
-def measure(name: str, prompt_tokens: int, runs: int, max_tokens: int, threads: int) -> dict:
+def measure(name: str, prompt_tokens: int, runs: int, max_tokens: int, threads: int, flash_attn: bool = True) -> dict:
     path = resolve_gguf(name)
     load_before = os.getloadavg()[0]
     started = time.perf_counter()
     llama = llama_cpp.Llama(model_path=str(path), n_ctx=4096, n_threads=threads, n_threads_batch=threads,
-                            verbose=False)
+                            flash_attn=flash_attn, verbose=False)
     load_s = time.perf_counter() - started
 
     messages, _ = build_messages(llama, article_text(), prompt_tokens)
@@ -87,6 +87,7 @@ def measure(name: str, prompt_tokens: int, runs: int, max_tokens: int, threads: 
     return {
         "model": name,
         "n_threads": threads,
+        "flash_attn": flash_attn,
         "file": path.name,
         "file_bytes": path.stat().st_size,
         "load_s": round(load_s, 3),
@@ -115,6 +116,8 @@ def main() -> None:
                         help="llama.cpp thread counts to compare (default: every CPU, as the provider uses)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "llm_speed.json")
     parser.add_argument("--append", action="store_true", help="add to the models already in --out")
+    parser.add_argument("--flash-attn", choices=["on", "off"], default="on",
+                        help="llama.cpp flash attention (on: as the llamacpp provider runs by default)")
     args = parser.parse_args()
 
     results = {
@@ -123,7 +126,8 @@ def main() -> None:
         "settings": {"prompt_tokens": args.prompt_tokens, "max_tokens": args.max_tokens, "runs": args.runs,
                      "n_ctx": 4096, "temperature": 0.0},
         "models": [
-            measure(m, args.prompt_tokens, args.runs, args.max_tokens, t) for m in args.models for t in args.threads
+            measure(m, args.prompt_tokens, args.runs, args.max_tokens, t, args.flash_attn == "on")
+            for m in args.models for t in args.threads
         ],
     }
     if args.append and args.out.exists():
