@@ -179,8 +179,9 @@ def choose_sources(pool: Pool, weights: Mapping[str, float], n: int) -> list[int
         return list(range(count))
     best = [0.0] * count
     if weights:
+        w = dict(weights)   # once, not per sentence
         for u in pool.units:
-            best[u.passage] = max(best[u.passage], pool.coverage(dict(weights), u.scope))
+            best[u.passage] = max(best[u.passage], pool.coverage(w, u.scope))
     ranked = sorted(range(count), key=lambda i: (-best[i], i))
     return sorted(ranked[:max(1, n)])
 
