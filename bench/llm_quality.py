@@ -92,8 +92,11 @@ def run(index, testset: Path, model: str, options: dict, k: int, split: str, lim
         loader = getattr(m, "load", None)
         if loader:
             loader()  # weights in memory before the clock starts
+        runtime = getattr(m, "runtime", None)
         if prime and hasattr(m, "prepare"):
             m.prepare([{"role": "system", "content": SYSTEM}])
+    else:
+        runtime = None
     load = os.getloadavg()[0]
     started = time.perf_counter()
     result = evaluate(index, testset, model=model, k=k, split=split, limit=limit, progress=False,
@@ -110,7 +113,8 @@ def run(index, testset: Path, model: str, options: dict, k: int, split: str, lim
     asked = [a["llama"] for a in answers if a.get("llama")]
     for key in ("prompt_eval_tokens", "prompt_ms", "generated_tokens", "generate_ms"):
         metrics[f"llama_{key}_p50"] = median([t[key] for t in asked]) if asked else None
-    return {"model": model, "options": options, "prime": prime, "metrics": metrics, "wall_s": round(wall, 1),
+    return {"model": model, "options": options, "prime": prime, "runtime": runtime, "metrics": metrics,
+            "wall_s": round(wall, 1),
             "load_average_1min": [round(load, 2), round(os.getloadavg()[0], 2)], "answers": answers}
 
 
@@ -127,8 +131,9 @@ def markdown(report: dict) -> str:
     lines = [
         f"# Answer quality and speed per model ({Path(st['testset']).name})",
         "",
-        f"`{report['command']}` on {report['machine']['cpus']} CPUs, llama-cpp-python "
-        f"{report['machine']['llama_cpp_python']}, {st['n_questions']} questions "
+        f"`{report['command']}` on {report['machine']['cpus']} CPUs, "
+        + ", ".join(f"{name} {version}" for name, version in report["machine"].get("runtimes", {}).items())
+        + f", {st['n_questions']} questions "
         f"({st['testset']}, split {st['split']}{', seeded sample of ' + str(st['limit']) if st['limit'] else ''}), "
         f"k={st['k']}, temperature 0. "
         "`source_tokens` 80: each source cut to the question's best sentences (the llamacpp default); 0: whole "
@@ -138,8 +143,9 @@ def markdown(report: dict) -> str:
         "questions the evidence gate refuses never reach the model, so p50/p95 cover all questions and "
         "'answered p50' only those that got an answer.",
         "",
-        "| model | source_tokens | max_sources | flash_attn | prefix | " + " | ".join(label for _, label in COLUMNS) + " | load |",
-        "|---|---|---|---|---|" + "---|" * len(COLUMNS) + "---|",
+        "| model | runtime | source_tokens | max_sources | flash_attn | prefix | "
+        + " | ".join(label for _, label in COLUMNS) + " | load |",
+        "|---|---|---|---|---|---|" + "---|" * len(COLUMNS) + "---|",
     ]
     for r in report["runs"]:
         m = r["metrics"]
@@ -147,7 +153,8 @@ def markdown(report: dict) -> str:
         load = "-".join(f"{x:.1f}" for x in r["load_average_1min"])
         prefix = "-" if r["model"] == "extractive" else ("system" if r.get("prime") else "cold")
         ms, fa = r["options"].get("max_sources", "-"), r["options"].get("flash_attn", "-")
-        lines.append(f"| {r['model']} | {st} | {ms} | {fa} | {prefix} | " + " | ".join(fmt(m.get(key)) for key, _ in COLUMNS)
+        lines.append(f"| {r['model']} | {r.get('runtime') or '-'} | {st} | {ms} | {fa} | {prefix} | "
+                     + " | ".join(fmt(m.get(key)) for key, _ in COLUMNS)
                      + f" | {load} |")
     lines += ["", "## Answers", ""]
     for r in report["runs"]:
@@ -175,8 +182,10 @@ def parse_setting(text: str) -> tuple[dict, bool]:
             prime = value == "system"
         elif value.lower() in ("true", "false"):
             options[key] = value.lower() == "true"
-        else:
+        elif value.isdigit():
             options[key] = int(value)
+        else:
+            options[key] = value  # runtime=xllamacpp
     return options, prime
 
 
@@ -202,8 +211,14 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "llm_quality")
     args = parser.parse_args()
 
-    import llama_cpp
+    from importlib.metadata import PackageNotFoundError, version
 
+    runtimes = {}
+    for package in ("llama-cpp-python", "xllamacpp"):
+        try:
+            runtimes[package] = version(package)
+        except PackageNotFoundError:
+            pass
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
         if args.index:
@@ -232,7 +247,7 @@ def main() -> None:
     report = {
         "command": "python bench/llm_quality.py " + " ".join(sys.argv[1:]),
         "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
-                    "llama_cpp_python": llama_cpp.__version__,
+                    "runtimes": runtimes,
                     "llama_threads": os.environ.get("RAG_LLAMA_THREADS") or os.cpu_count()},
         "settings": {"testset": str(args.testset.relative_to(ROOT)) if args.testset.is_relative_to(ROOT)
                      else str(args.testset), "k": args.k, "split": args.split, "limit": args.limit,

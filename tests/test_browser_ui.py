@@ -411,7 +411,7 @@ def test_model_picker_says_what_is_missing_and_the_chat_says_it_fell_back(chromi
         options = page.locator("[role=option]").all_inner_texts()
         page.keyboard.press("Escape")
         qwen = next(o for o in options if o.startswith("qwen2.5-1.5b"))
-        runtime = __import__("importlib.util").util.find_spec("llama_cpp") is not None
+        runtime = any(__import__("importlib.util").util.find_spec(m) is not None for m in ("xllamacpp", "llama_cpp"))
         if runtime and "not installed" not in qwen:
             pytest.skip("qwen2.5-1.5b is installed here: nothing to fall back from")
         assert "not installed (needs" in qwen

@@ -1,5 +1,5 @@
 """A local model keeps its fixed system prompt evaluated (prepare / reset_all(prime=True)) and reports llama.cpp's own
-counters for each answer; real SmolLM2 through llama-cpp-python in its worker process."""
+counters for each answer; real SmolLM2 in its worker process, on each llama.cpp runtime."""
 
 from __future__ import annotations
 
@@ -18,9 +18,10 @@ def prompt(question: str) -> Prompt:
     ))
 
 
-@pytest.fixture(scope="module")
-def smollm2() -> LlamaCppModel:
-    return LlamaCppModel("smollm2-135m", n_ctx=2048).load()
+@pytest.fixture(scope="module", params=["xllamacpp", "llama-cpp-python"])
+def smollm2(request: pytest.FixtureRequest) -> LlamaCppModel:
+    # n_ctx differs from other test modules' so this module's workers (and their caches) are its own
+    return LlamaCppModel("smollm2-135m", n_ctx=1984, runtime=request.param).load()
 
 
 @pytest.mark.slow

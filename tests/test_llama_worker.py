@@ -111,11 +111,11 @@ def test_a_model_killed_by_a_signal_is_one_error_and_the_next_request_works() ->
 @pytest.mark.slow
 def test_sigill_at_the_first_token_names_the_rebuild_command(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RAG_LLAMA_WORKER_FAULT", "SIGILL:chat")
-    model = LlamaCppModel("smollm2-135m", n_ctx=832)
+    model = LlamaCppModel("smollm2-135m", n_ctx=832, runtime="llama-cpp-python")
     with pytest.raises(ModelCrashedError) as info:
         list(model.generate(tiny_prompt(), stream=True))
     message = one_line(str(info.value))
-    assert "SIGILL" in message and "scripts/install-llamacpp.sh" in message
+    assert "SIGILL" in message and "scripts/install-llamacpp.sh" in message and "runtime=xllamacpp" in message
     monkeypatch.delenv("RAG_LLAMA_WORKER_FAULT")
     assert "".join(model.generate(tiny_prompt(), stream=True)).strip()
 
@@ -157,5 +157,7 @@ def test_rag_chat_keeps_running_after_the_model_crashes(seed_index, cli) -> None
 @pytest.mark.slow
 def test_doctor_reports_the_build_and_smoke_tests_the_installed_model(cli, tmp_path: Path) -> None:
     out = cli("doctor", "--index", str(tmp_path / "none"))
-    assert "llama.cpp build uses" in out.stdout and "all enabled on this CPU" in out.stdout, out.stdout
-    assert "GGUF model smollm2-135m available; one-token smoke test passed" in out.stdout, out.stdout
+    for runtime in ("xllamacpp", "llama-cpp-python"):
+        assert f"llama.cpp ({runtime}) build uses" in out.stdout, out.stdout
+        assert f"GGUF model smollm2-135m ({runtime}): one-token smoke test passed" in out.stdout, out.stdout
+    assert out.stdout.count("all enabled on this CPU") == 2, out.stdout

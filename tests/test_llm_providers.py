@@ -259,15 +259,20 @@ def test_qwen_05b_is_assembled_from_its_packages() -> None:
 # --------------------------------------------------------------------------------------------------- llamacpp
 
 
-def test_llama_cpp_python_is_installed() -> None:
+def test_both_llama_runtimes_are_installed() -> None:
     import llama_cpp  # a missing install must fail CI, not skip the tests below
+    import xllamacpp
 
-    assert hasattr(llama_cpp, "Llama")
+    assert hasattr(llama_cpp, "Llama") and hasattr(xllamacpp, "Server")
 
 
-@pytest.fixture(scope="session")
-def smollm2() -> LlamaCppModel:
-    return LlamaCppModel("smollm2-135m", n_ctx=2048).load()
+# Every test below runs on both runtimes: the prebuilt xllamacpp wheel (the `llamacpp` extra) and llama-cpp-python
+# built for this CPU (scripts/install-llamacpp.sh). One worker per runtime, shared by the tests.
+@pytest.fixture(scope="session", params=["xllamacpp", "llama-cpp-python"])
+def smollm2(request: pytest.FixtureRequest) -> LlamaCppModel:
+    model = LlamaCppModel("smollm2-135m", n_ctx=2048, runtime=request.param).load()
+    assert model.runtime == request.param
+    return model
 
 
 @pytest.mark.slow
@@ -288,9 +293,10 @@ def test_llamacpp_streams_several_pieces_matching_the_whole(smollm2: LlamaCppMod
 
 @pytest.mark.slow
 def test_llamacpp_through_get_model_shares_the_loaded_weights(smollm2: LlamaCppModel) -> None:
-    again = get_model("llamacpp:smollm2-135m", n_ctx=2048, base_url=None)
+    again = get_model("llamacpp:smollm2-135m", n_ctx=2048, base_url=None, runtime=smollm2.runtime)
     assert isinstance(again, LlamaCppModel)
-    assert load_llama(again.path, n_ctx=2048) is load_llama(smollm2.path, n_ctx=2048)
+    assert load_llama(again.path, n_ctx=2048, runtimes=again.runtimes) is load_llama(smollm2.path, n_ctx=2048,
+                                                                                     runtimes=smollm2.runtimes)
     assert smollm2.count_tokens("It rained in Oslo on Tuesday.") > 3
 
 
@@ -336,8 +342,9 @@ def test_llamacpp_a_broken_gguf_file_is_model_unavailable(tmp_path: Path) -> Non
     assert str(broken.resolve()) in one_line(info.value)
 
 
-def test_llamacpp_without_llama_cpp_python_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "llama_cpp", None)  # makes `import llama_cpp` raise ImportError
+def test_llamacpp_without_a_runtime_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "llama_cpp", None)  # makes find_spec / import answer "not installed"
+    monkeypatch.setitem(sys.modules, "xllamacpp", None)
     with pytest.raises(MissingDependencyError) as info:
         LlamaCppModel("smollm2-135m")
     assert "pip install 'article-rag[llamacpp]'" in one_line(info.value)

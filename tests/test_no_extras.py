@@ -14,7 +14,7 @@ import pytest
 
 from conftest import DATA, ROOT, SEEDS, run_cli
 
-HIDDEN = ("gradio", "llama_cpp", "httpx", "matplotlib", "playwright")
+HIDDEN = ("gradio", "llama_cpp", "xllamacpp", "httpx", "matplotlib", "playwright")
 BLOCKER = Path(__file__).resolve().parent / "no_extras"
 NO_EXTRAS = {"PYTHONPATH": str(BLOCKER)}   # run_cli puts the checkout first, then this
 

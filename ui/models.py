@@ -41,10 +41,10 @@ def list_models(current: str = EXTRACTIVE, *, base_url: str | None = None) -> li
     try:
         import rag
 
-        runtime = importlib.util.find_spec("llama_cpp") is not None
+        runtime = any(importlib.util.find_spec(m) is not None for m in ("xllamacpp", "llama_cpp"))
         for m in rag.known_models():
             size = f"{m['size_bytes'] / 1e6:,.0f} MB model file" if m.get("size_bytes") else "model file"
-            needs = (("llama-cpp-python", runtime), (size, bool(m.get("available"))))
+            needs = (("llama.cpp (xllamacpp)", runtime), (size, bool(m.get("available"))))
             info = ModelInfo(f"llamacpp:{m['name']}", m["name"], m.get("description", ""), needs)
             if not info.available:
                 command = m.get("install_command") or m.get("how_to_install", "").split(";")[0]

@@ -41,7 +41,6 @@ def run_checks(index_path: str | None = None, full: bool = False) -> Iterator[Ch
     # gradio is a failure: the README's first command (`pip install -e '.[ui]' && rag serve`) needs it. The rest
     # are optional: every command works without them (`rag eval` writes its report without plots).
     for mod, extra, purpose, missing in (("gradio", "ui", "the browser chat (rag serve)", "fail"),
-                                         ("llama_cpp", "llamacpp", "local GGUF models (--model llamacpp:...)", "warn"),
                                          ("httpx", "openai", "OpenAI-compatible servers (--model openai:...)", "warn"),
                                          ("matplotlib", "eval", "plots in rag eval reports", "warn")):
         if _has(mod):
@@ -49,7 +48,16 @@ def run_checks(index_path: str | None = None, full: bool = False) -> Iterator[Ch
         else:
             yield missing, f"{mod} is not installed: no {purpose}", f"pip install 'article-rag[{extra}]'"
 
+    fix = "pip install 'article-rag[llamacpp]'"
+    if _has("xllamacpp"):
+        yield "ok", "xllamacpp installed for local GGUF models (--model llamacpp:...), prebuilt and portable", ""
+    elif _has("llama_cpp"):
+        yield "warn", "xllamacpp is not installed: local models have no portable runtime to fall back on", fix
+    else:
+        yield "warn", "no llama.cpp runtime is installed: no local GGUF models (--model llamacpp:...)", fix
     if _has("llama_cpp"):
+        yield "ok", "llama-cpp-python installed (built on this host by scripts/install-llamacpp.sh; tried first)", ""
+    if _has("llama_cpp") or _has("xllamacpp"):
         yield from _llama_checks()
 
     from ..storage.integrity import index_checks
@@ -58,8 +66,9 @@ def run_checks(index_path: str | None = None, full: bool = False) -> Iterator[Ch
 
 
 def _llama_checks() -> Iterator[Check]:
-    """The llama.cpp build against this CPU, then a one-token smoke test per installed model, each in a subprocess:
-    a build made for another CPU dies with SIGILL, and the doctor must report that, not die of it."""
+    """Each installed llama.cpp runtime's build against this CPU, then a one-token smoke test per installed model and
+    runtime, each in a subprocess: a build made for another CPU dies with SIGILL, and the doctor must report that, not
+    die of it."""
     import subprocess
 
     from ..errors import RagError
@@ -68,30 +77,37 @@ def _llama_checks() -> Iterator[Check]:
     from ..providers.llama_build import (
         compiled_cpu_features, cpu_flags, installed_build_features, is_x86, smoke_test, unsupported_features,
     )
+    from ..providers.llamacpp import installed_runtimes
 
-    fix = "bash scripts/install-llamacpp.sh --force"
-    try:
-        build = installed_build_features()
-    except (RuntimeError, subprocess.TimeoutExpired) as e:
-        yield "fail", f"llama.cpp: {e}", fix
-        return
+    fixes = {"llama-cpp-python": "bash scripts/install-llamacpp.sh --force (or use -o runtime=xllamacpp)",
+             "xllamacpp": "pip install --force-reinstall 'article-rag[llamacpp]'"}
     flags = cpu_flags() if is_x86() else None
-    features = " ".join(compiled_cpu_features(build)) or "none reported"
-    bad = unsupported_features(build, flags)
-    if bad:
-        yield "fail", (f"llama.cpp was built for CPU features this host does not enable: {' '.join(bad)} "
-                       f"(build uses {features}); it would die with SIGILL"), fix
-    else:
-        yield "ok", f"llama.cpp build uses {features}, all enabled on this CPU", ""
+    usable = []
+    for runtime in installed_runtimes():
+        try:
+            build = installed_build_features(runtime=runtime)
+        except (RuntimeError, subprocess.TimeoutExpired) as e:
+            yield "fail", f"llama.cpp ({runtime}): {e}", fixes[runtime]
+            continue
+        features = " ".join(compiled_cpu_features(build)) or "none reported"
+        bad = unsupported_features(build, flags)
+        if bad:
+            yield "fail", (f"llama.cpp ({runtime}) was built for CPU features this host does not enable: "
+                           f"{' '.join(bad)} (build uses {features}); it would die with SIGILL"), fixes[runtime]
+        else:
+            yield "ok", f"llama.cpp ({runtime}) build uses {features}, all enabled on this CPU", ""
+            usable.append(runtime)
     for m in known_models():
         if not m.get("available"):
             yield "warn", f"GGUF model {m['name']} not installed", command_for(m["name"])
             continue
-        try:
-            reason = smoke_test(resolve_gguf(m["name"]))
-        except RagError as e:
-            reason = str(e)
-        if reason:
-            yield "fail", f"GGUF model {m['name']}: one-token smoke test failed: {reason}", fix
-        else:
-            yield "ok", f"GGUF model {m['name']} available; one-token smoke test passed", ""
+        for runtime in usable:
+            try:
+                reason = smoke_test(resolve_gguf(m["name"]), runtime=runtime)
+            except RagError as e:
+                reason = str(e)
+            if reason:
+                yield "fail", f"GGUF model {m['name']} ({runtime}): one-token smoke test failed: {reason}", \
+                    fixes[runtime]
+            else:
+                yield "ok", f"GGUF model {m['name']} ({runtime}): one-token smoke test passed", ""

@@ -17,7 +17,8 @@ import sys
 from ..errors import ModelSpecError
 from .gguf import KNOWN_MODELS
 
-RUNTIME = "llama-cpp-python[server]>=0.3.0"
+# The prebuilt, portable llama.cpp wheel: the same requirement as the `llamacpp` extra in pyproject.toml.
+RUNTIME = "xllamacpp~=2026.10.11549"
 
 
 def command_for(name: str) -> str:
@@ -28,7 +29,7 @@ def command_for(name: str) -> str:
 
 
 def runtime_installed() -> bool:
-    return importlib.util.find_spec("llama_cpp") is not None
+    return any(importlib.util.find_spec(m) is not None for m in ("xllamacpp", "llama_cpp"))
 
 
 def pip_args(name: str, *, with_runtime: bool | None = None) -> list[list[str]]:
@@ -45,15 +46,10 @@ def pip_args(name: str, *, with_runtime: bool | None = None) -> list[list[str]]:
 
 
 def runtime_call() -> list[str]:
-    """pip for llama-cpp-python built for this CPU: a plain install compiles with -march=native, which dies with
-    SIGILL where a VM advertises instructions it does not enable (see llama_build); no wheel cache, for the same
-    reason. The same build as scripts/install-llamacpp.sh."""
-    from .llama_build import cmake_args, cpu_flags, is_x86
-
-    args = cmake_args(cpu_flags() if is_x86() else None)
-    prefix = ["env", f"CMAKE_ARGS={args}"] if args else []
-    return [*prefix, sys.executable, "-m", "pip", "install", "--no-cache-dir", "--no-binary", "llama-cpp-python",
-            RUNTIME]
+    """pip for the prebuilt xllamacpp wheel: built without -march=native at the AVX2 level, so it runs on any x86-64
+    host, including VMs that advertise AMX without enabling it. No compiler needed. (scripts/install-llamacpp.sh
+    builds the faster llama-cpp-python for this CPU instead.)"""
+    return [sys.executable, "-m", "pip", "install", RUNTIME]
 
 
 def main(argv: list[str] | None = None) -> int:

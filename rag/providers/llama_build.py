@@ -90,21 +90,26 @@ def parse_system_info(text: str) -> dict[str, str]:
     return found
 
 
-_PROBE = "import json, llama_cpp; print(json.dumps(llama_cpp.llama_print_system_info().decode('utf-8', 'replace')))"
+_PROBES = {
+    "llama-cpp-python": "import json, llama_cpp; "
+                        "print(json.dumps(llama_cpp.llama_print_system_info().decode('utf-8', 'replace')))",
+    "xllamacpp": "import json, xllamacpp; print(json.dumps(xllamacpp.get_system_info()))",
+}
 
 
-def installed_build_features(timeout: float = 60.0) -> dict[str, str]:
-    """The compiled CPU features of the installed llama-cpp-python, read in a subprocess.
+def installed_build_features(timeout: float = 60.0, runtime: str = "llama-cpp-python") -> dict[str, str]:
+    """The compiled CPU features of an installed llama.cpp runtime ('llama-cpp-python' or 'xllamacpp'), read in a
+    subprocess.
 
     A subprocess because loading a build made for another CPU can itself die with SIGILL (ggml's static
     initialisers use F16C/AVX); the caller must survive that. Raises RuntimeError with a one-line reason.
     """
-    proc = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run([sys.executable, "-c", _PROBES[runtime]], capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0:
         last = (proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
         if proc.returncode < 0:
             last = f"killed by signal {-proc.returncode} ({_signal_name(-proc.returncode)})"
-        raise RuntimeError(f"could not load llama-cpp-python: {last}")
+        raise RuntimeError(f"could not load {runtime}: {last}")
     return parse_system_info(json.loads(proc.stdout.strip().splitlines()[-1]))
 
 
@@ -135,20 +140,34 @@ def _signal_name(number: int) -> str:
         return f"signal {number}"
 
 
-_SMOKE = """
+_SMOKES = {
+    "llama-cpp-python": """
 import sys
 from llama_cpp import Llama
 llama = Llama(model_path=sys.argv[1], n_ctx=256, n_threads=1, n_batch=64, verbose=False)
 out = llama.create_completion("The capital of France is", max_tokens=1, temperature=0.0)
 print(repr(out["choices"][0]["text"]))
-"""
+""",
+    "xllamacpp": """
+import sys
+import xllamacpp
+params = xllamacpp.CommonParams()
+params.model.path = sys.argv[1]
+params.n_ctx, params.n_batch, params.verbosity, params.warmup = 256, 64, 0, False
+params.cpuparams.n_threads = params.cpuparams_batch.n_threads = 1
+out = xllamacpp.Server(params).handle_completions({"prompt": "The capital of France is", "max_tokens": 1,
+                                                   "temperature": 0.0})
+print(repr(out["choices"][0]["text"]))
+""",
+}
 
 
-def smoke_test(model_path: Path, timeout: float = 180.0) -> str | None:
-    """Load `model_path` and generate one token in a subprocess; None when it worked, else a one-line reason."""
+def smoke_test(model_path: Path, timeout: float = 180.0, runtime: str = "llama-cpp-python") -> str | None:
+    """Load `model_path` with `runtime` and generate one token in a subprocess; None when it worked, else a one-line
+    reason."""
     try:
-        proc = subprocess.run([sys.executable, "-c", _SMOKE, str(model_path)], capture_output=True, text=True,
-                              timeout=timeout)
+        proc = subprocess.run([sys.executable, "-c", _SMOKES[runtime], str(model_path)], capture_output=True,
+                              text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         return f"no token within {timeout:.0f} s (hung)"
     if proc.returncode < 0:

@@ -21,8 +21,10 @@ The worker exits when its stdin closes, so it never outlives its parent for long
 from __future__ import annotations
 
 import json
+import logging
 import os
 import select
+import shlex
 import signal
 import subprocess
 import sys
@@ -35,7 +37,14 @@ from typing import Any
 
 from ..errors import ModelCrashedError, ModelError, ModelTimeoutError, ModelUnavailableError
 
-FIX_SIGILL = "rebuild llama-cpp-python for this CPU: bash scripts/install-llamacpp.sh --force (rag doctor checks it)"
+log = logging.getLogger(__name__)
+
+FIX_SIGILL = {
+    "llama-cpp-python": "use the prebuilt portable runtime (pip install 'article-rag[llamacpp]', then -o "
+                        "runtime=xllamacpp) or rebuild llama-cpp-python for this CPU: bash scripts/install-llamacpp.sh "
+                        "--force (rag doctor checks both)",
+    "xllamacpp": "the prebuilt xllamacpp wheel needs an x86-64 CPU with AVX2; rag doctor shows what this one enables",
+}
 
 
 def _timeout_s() -> float:
@@ -78,10 +87,17 @@ class LlamaWorker:
     """One worker process holding one loaded model; requests are serialised by `lock` (one KV cache)."""
 
     def __init__(self, path: Path, *, n_ctx: int, n_threads: int, n_batch: int, model_id: str,
-                 flash_attn: bool = False) -> None:
+                 flash_attn: bool = False, runtimes: tuple[str, ...] = ("llama-cpp-python",)) -> None:
         self.path = Path(path).resolve()
         self.model_id = model_id
         self.settings = {"n_ctx": n_ctx, "n_threads": n_threads, "n_batch": n_batch, "flash_attn": flash_attn}
+        # Runtimes to try in order (see llama_engines): a later one is used when an earlier one refuses this CPU or
+        # dies at load, and after an earlier one dies with SIGILL while answering.
+        self.runtimes = tuple(runtimes)
+        self.runtime: str | None = None  # the one the running process uses
+        self.skipped: list[str] = []  # why earlier runtimes were passed over, one line each
+        self.loaded = False
+        self.system_info = ""
         self.lock = threading.Lock()
         self.proc: subprocess.Popen | None = None
         self._stderr: deque[str] = deque(maxlen=20)
@@ -98,20 +114,41 @@ class LlamaWorker:
     # ------------------------------------------------------------------ lifecycle (call with self.lock held)
 
     def _start(self) -> None:
+        candidates = self.runtimes
+        for i, runtime in enumerate(candidates):
+            try:
+                self._spawn(runtime)
+                return
+            except (_UnsupportedBuild, ModelCrashedError) as exc:
+                if i == len(candidates) - 1:
+                    raise exc if isinstance(exc, ModelCrashedError) else ModelUnavailableError(str(exc)) from None
+                # Passed over for good: a build that does not fit this CPU will not fit it on the next start either.
+                self.runtimes = candidates[i + 1:]
+                note = f"{self.model_id}: {runtime} cannot run here ({exc}); using {candidates[i + 1]}"
+                self.skipped.append(note)
+                log.warning(note)
+
+    def _spawn(self, runtime: str) -> None:
         package_root = Path(__file__).resolve().parents[2]  # the folder that holds `rag/`, whatever the cwd
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(package_root), env.get("PYTHONPATH", "")) if p)
         self._stderr.clear()
+        self.runtime = runtime
+        self.loaded = False
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "rag.providers.llama_worker"], cwd=package_root, env=env,
+            [*_worker_prefix(), sys.executable, "-m", "rag.providers.llama_worker"], cwd=package_root, env=env,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )
         self._lines = _Lines(self.proc.stdout.fileno())
         threading.Thread(target=self._drain_stderr, args=(self.proc,), daemon=True).start()
-        reply = self._call({"op": "load", "path": str(self.path), **self.settings})
+        reply = self._call({"op": "load", "path": str(self.path), "runtime": runtime, **self.settings})
         if "error" in reply:
             self.stop()
+            if reply.get("kind") == "unsupported_build":
+                raise _UnsupportedBuild(reply["error"])
             raise ModelUnavailableError(reply["error"])
+        self.system_info = reply.get("system_info", "")
+        self.loaded = True
 
     def _drain_stderr(self, proc: subprocess.Popen) -> None:
         for raw in proc.stderr:
@@ -167,16 +204,24 @@ class LlamaWorker:
         if code is not None and code < 0:
             name = _signal_name(-code)
             hint = {
-                signal.SIGILL: f"its llama.cpp build uses an instruction this CPU does not enable; {FIX_SIGILL}",
+                signal.SIGILL: "its llama.cpp build uses an instruction this CPU does not enable; "
+                               + FIX_SIGILL.get(self.runtime or "", FIX_SIGILL["llama-cpp-python"]),
                 signal.SIGKILL: "killed from outside, often by the out-of-memory killer; try a smaller model",
                 signal.SIGSEGV: "a crash inside llama.cpp",
                 signal.SIGABRT: "llama.cpp aborted",
             }.get(-code, "")
             what = f"was killed by {name}" + (f" ({hint})" if hint else "")
+            if -code == signal.SIGILL and self.loaded and self.runtime in self.runtimes[:-1]:
+                # A build that passed the load-time check can still use an instruction the CPU lacks; the runtime
+                # after it (the portable wheel) takes the next request instead of crashing the same way again.
+                following = self.runtimes[self.runtimes.index(self.runtime) + 1]
+                self.skipped.append(f"{self.model_id}: {self.runtime} died with SIGILL; using {following}")
+                self.runtimes = self.runtimes[self.runtimes.index(self.runtime) + 1:]
+                what += f"; the next request uses {following}"
         else:
             what = f"exited with status {code}"
         last = f"; last message: {self._stderr[-1][:200]}" if self._stderr else ""
-        return ModelCrashedError(f"the process running {self.model_id} {what}{last}")
+        return ModelCrashedError(f"the process running {self.model_id} ({self.runtime}) {what}{last}")
 
     def tokenize(self, text: str) -> int:
         with self.lock:
@@ -240,6 +285,16 @@ class LlamaWorker:
         self.stop()
 
 
+class _UnsupportedBuild(Exception):
+    """The worker's runtime refused to load: it was compiled for CPU features this host does not enable."""
+
+
+def _worker_prefix() -> list[str]:
+    # RAG_LLAMA_WORKER_PREFIX: a command the worker runs under, e.g. `taskset -c 2,3` or `nice -n 10` on a shared
+    # machine; the tests use `qemu-x86_64 -cpu Haswell` to run a model on a CPU without AVX-512 or AMX.
+    return shlex.split(os.environ.get("RAG_LLAMA_WORKER_PREFIX", ""))
+
+
 def _signal_name(number: int) -> str:
     try:
         return signal.Signals(number).name
@@ -250,18 +305,8 @@ def _signal_name(number: int) -> str:
 # ---------------------------------------------------------------------------------------------- the worker side
 
 
-def _prime(llama: Any, messages: list[dict]) -> int:
-    # An empty user turn after the fixed messages: the template's tokens up to the user's text are then the same as
-    # in every real prompt, and llama.cpp keeps them. One token is generated because that is what evaluates.
-    llama.reset()
-    llama.create_chat_completion(messages=[*messages, {"role": "user", "content": ""}], max_tokens=1,
-                                 temperature=0.0)
-    return int(llama.n_tokens)
-
-
 def _serve(lines: _Lines, out: Any) -> None:
-    llama = None
-    primed: list[dict] = []
+    engine = None
 
     def reply(message: dict) -> None:
         out.write(json.dumps(message).encode("utf-8") + b"\n")
@@ -273,37 +318,33 @@ def _serve(lines: _Lines, out: Any) -> None:
             return  # parent gone or done with us
         message = json.loads(line)
         op = message.get("op")
-        _maybe_fault(op)
+        _maybe_fault(op, engine.name if engine else message.get("runtime", ""))
         try:
             if op == "load":
                 started = time.perf_counter()
-                from llama_cpp import Llama
+                from .llama_engines import ENGINES, UnsupportedBuild
 
                 try:
-                    llama = Llama(model_path=message["path"], n_ctx=message["n_ctx"],
-                                  n_threads=message["n_threads"], n_threads_batch=message["n_threads"],
-                                  n_batch=message["n_batch"], flash_attn=bool(message.get("flash_attn")),
-                                  verbose=False)
+                    engine = ENGINES[message.get("runtime") or "llama-cpp-python"](message["path"], message)
+                except UnsupportedBuild as exc:
+                    reply({"error": str(exc), "kind": "unsupported_build"})
+                    return
                 except (ValueError, RuntimeError) as exc:
                     reply({"error": f"llama.cpp could not load {message['path']} ({' '.join(str(exc).split())}); "
-                                    "the file may be damaged or too new for the installed llama-cpp-python "
+                                    f"the file may be damaged or too new for the installed {message.get('runtime')} "
                                     "(upgrade it)", "kind": "unavailable"})
                     return
-                reply({"ok": True, "load_s": round(time.perf_counter() - started, 3)})
+                reply({"ok": True, "load_s": round(time.perf_counter() - started, 3), "runtime": engine.name,
+                       "system_info": engine.system_info})
             elif op == "tokenize":
-                ids = llama.tokenize(message["text"].encode("utf-8"), add_bos=False, special=True)
-                reply({"ok": True, "n": len(ids)})
+                reply({"ok": True, "n": engine.tokenize(message["text"])})
             elif op == "prime":
-                primed = list(message["messages"])
-                reply({"ok": True, "tokens": _prime(llama, primed)})
+                reply({"ok": True, "tokens": engine.prime(list(message["messages"]))})
             elif op == "reset":
-                if message.get("prime") and primed:
-                    _prime(llama, primed)
-                else:
-                    llama.reset()
+                engine.reset(bool(message.get("prime")))
                 reply({"ok": True})
             elif op == "chat":
-                _chat(llama, message, lines, reply)
+                engine.chat(message, lines, reply)
             elif op == "cancel":
                 reply({"done": True, "cancelled": True})  # arrived after the stream ended on its own
             else:
@@ -312,51 +353,14 @@ def _serve(lines: _Lines, out: Any) -> None:
             reply({"error": " ".join(str(exc).split()), "kind": "generation"})
 
 
-def _timings(llama: Any) -> dict:
-    """llama.cpp's counters since the chat began: prompt tokens evaluated (a prefix reused from the KV cache is not
-    evaluated again), tokens generated, and the milliseconds each took; `context_tokens` is what the cache holds
-    now (prompt + answer)."""
-    import llama_cpp
-
-    perf = llama_cpp.llama_perf_context(llama.ctx)
-    return {"prompt_eval_tokens": perf.n_p_eval, "prompt_ms": round(perf.t_p_eval_ms, 1),
-            "generated_tokens": perf.n_eval, "generate_ms": round(perf.t_eval_ms, 1),
-            "context_tokens": llama.n_tokens}
-
-
-def _chat(llama: Any, message: dict, lines: _Lines, reply: Any) -> None:
-    import llama_cpp
-
-    request = message["request"]
-    llama_cpp.llama_perf_context_reset(llama.ctx)
-    if not message.get("stream"):
-        result = llama.create_chat_completion(**request)
-        reply({"piece": result["choices"][0]["message"]["content"] or ""})
-        reply({"done": True, "timings": _timings(llama)})
-        return
-    chunks = llama.create_chat_completion(**request, stream=True)
-    try:
-        for chunk in chunks:
-            piece = chunk["choices"][0]["delta"].get("content")
-            if piece:
-                reply({"piece": piece})
-            pending = lines.readline(0)
-            if pending == b"":
-                raise SystemExit(0)  # the parent is gone
-            if pending is not None and json.loads(pending).get("op") == "cancel":
-                break
-    finally:
-        chunks.close()
-    reply({"done": True, "timings": _timings(llama)})
-
-
-def _maybe_fault(op: str | None) -> None:
-    # Test seam: RAG_LLAMA_WORKER_FAULT=SIGNAL:OP makes the worker kill itself with SIGNAL when an OP request arrives,
-    # the way a bad build dies with SIGILL at the first token; tests use it to show that a crash is one error line and
-    # that the caller keeps running.
+def _maybe_fault(op: str | None, runtime: str) -> None:
+    # Test seam: RAG_LLAMA_WORKER_FAULT=SIGNAL:OP[:RUNTIME] makes the worker kill itself with SIGNAL when an OP request
+    # arrives (for RUNTIME only, when given), the way a bad build dies with SIGILL at the first token; tests use it to
+    # show that a crash is one error line, that the caller keeps running, and that `auto` moves to the other runtime.
     fault = os.environ.get("RAG_LLAMA_WORKER_FAULT", "")
-    name, _, when = fault.partition(":")
-    if name and when == op:
+    name, _, rest = fault.partition(":")
+    when, _, only = rest.partition(":")
+    if name and when == op and (not only or only == runtime):
         os.kill(os.getpid(), getattr(signal, name))
 
 

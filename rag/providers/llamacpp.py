@@ -1,11 +1,13 @@
-"""Provider `llamacpp`: local GGUF models run with llama-cpp-python in a worker process (see llama_worker.py).
+"""Provider `llamacpp`: local GGUF models run with llama.cpp in a worker process (see llama_worker.py).
 
 SPEC: `llamacpp:NAME_OR_PATH`, where NAME is a known model (see `rag.providers.gguf.known_models()`) and a path points
 at any .gguf file; `llamacpp` alone picks the best known model installed. Options: n_ctx (default 4096),
 n_threads (default: RAG_LLAMA_THREADS, else every CPU), n_batch (default 512), seed (default 0), source_tokens
 (default 80: each source is cut to its sentences most relevant to the question, about that many tokens; 0 gives
 whole passages), max_sources (default 5: the passages whose best sentence covers most of the question; 0: every
-passage that fits), flash_attn (default true: llama.cpp's fused attention, 3-15% faster prompts here).
+passage that fits), flash_attn (default true: llama.cpp's fused attention, 3-15% faster prompts here), runtime
+(default: RAG_LLAMA_RUNTIME, else auto: a llama-cpp-python built for this CPU when installed and it fits, else the
+portable prebuilt xllamacpp wheel that `pip install 'article-rag[llamacpp]'` installs; see llama_engines.py).
 A small model on a laptop CPU spends most of an answer reading its prompt (Qwen 0.5B ~250 prompt tokens/s on 2
 cores), so these defaults decide its answer time: bench/results/llm_quality_multihop_test.md measures them side by
 side with the earlier ones (10 sources, no flash attention, no cached system prompt).
@@ -22,7 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..errors import MissingDependencyError, ModelError
+from ..errors import MissingDependencyError, ModelCrashedError, ModelError
 from .base import Model, Prompt, checked_options, register_provider
 from .gguf import default_model, resolve_gguf
 from .llama_worker import LlamaWorker
@@ -35,7 +37,7 @@ DEFAULT_MAX_SOURCES = 5
 # end of `rag serve`. Loading maps the file and builds the graph (measured 0.8-1.2 s for SmolLM2, 2.4-4.5 s for
 # Qwen 0.5B on a busy 2-core machine), so one worker per file and settings is started once and shared; it keeps
 # one KV cache, so its requests are serialised by the worker's lock.
-_WORKERS: dict[tuple[str, int, int, int, bool], LlamaWorker] = {}
+_WORKERS: dict[tuple, LlamaWorker] = {}
 _STARTING = threading.Lock()
 
 
@@ -48,24 +50,50 @@ def _default_threads() -> int:
     return os.cpu_count() or 1
 
 
-def _require_llama_cpp() -> None:
-    # Found, not imported: the library is only ever loaded inside the worker process.
-    if importlib.util.find_spec("llama_cpp") is None:
-        raise MissingDependencyError("llama-cpp-python", "llamacpp", "local GGUF models")
+RUNTIME_CHOICES = ("auto", "xllamacpp", "llama-cpp-python")
+_MODULES = {"llama-cpp-python": "llama_cpp", "xllamacpp": "xllamacpp"}
+
+
+def installed_runtimes() -> list[str]:
+    """The llama.cpp runtimes installed, in the order `auto` tries them: a llama-cpp-python built for this host by
+    scripts/install-llamacpp.sh first (~1.5x faster prompts on AVX-512 CPUs), then the portable xllamacpp wheel.
+    Found, not imported: a runtime is only ever loaded inside the worker process."""
+    return [name for name, module in _MODULES.items() if importlib.util.find_spec(module) is not None]
+
+
+def choose_runtimes(requested: str | None = None) -> tuple[str, ...]:
+    """The runtimes a model tries, in order, for `requested` (an option, else RAG_LLAMA_RUNTIME, else 'auto')."""
+    requested = (requested or os.environ.get("RAG_LLAMA_RUNTIME", "") or "auto").strip().lower()
+    if requested not in RUNTIME_CHOICES:
+        raise ModelError(f"unknown llama.cpp runtime {requested!r}; choose one of {', '.join(RUNTIME_CHOICES)} "
+                         "(-o runtime=... or RAG_LLAMA_RUNTIME)")
+    installed = installed_runtimes()
+    if requested == "auto":
+        if not installed:
+            raise MissingDependencyError("xllamacpp", "llamacpp", "local GGUF models")
+        return tuple(installed)
+    if requested not in installed:
+        if requested == "xllamacpp":
+            raise MissingDependencyError("xllamacpp", "llamacpp", "the xllamacpp runtime")
+        raise ModelError("llama-cpp-python is not installed; build it for this CPU with bash "
+                         "scripts/install-llamacpp.sh, or use the prebuilt runtime: -o runtime=xllamacpp")
+    return (requested,)
 
 
 def load_llama(path: Path, *, n_ctx: int = DEFAULT_N_CTX, n_threads: int | None = None,
-               n_batch: int = 512, flash_attn: bool = True, model_id: str = "") -> LlamaWorker:
+               n_batch: int = 512, flash_attn: bool = True, model_id: str = "",
+               runtimes: tuple[str, ...] | None = None) -> LlamaWorker:
     """The shared worker process for this file and settings, started and loaded if it is not running."""
     threads = n_threads or _default_threads()
-    key = (str(Path(path).resolve()), n_ctx, threads, n_batch, bool(flash_attn))
+    runtimes = runtimes or choose_runtimes()
+    key = (str(Path(path).resolve()), n_ctx, threads, n_batch, bool(flash_attn), runtimes)
     with _STARTING:
         worker = _WORKERS.get(key)
         if worker is None:
             if not _WORKERS:
                 atexit.register(close_all)
             worker = _WORKERS[key] = LlamaWorker(Path(path), n_ctx=n_ctx, n_threads=threads, n_batch=n_batch,
-                                                 flash_attn=bool(flash_attn),
+                                                 flash_attn=bool(flash_attn), runtimes=runtimes,
                                                  model_id=model_id or f"llamacpp:{Path(path).name}")
     with worker.lock:
         worker.ensure()
@@ -100,8 +128,9 @@ class LlamaCppModel(Model):
 
     def __init__(self, name: str = "", *, n_ctx: int = DEFAULT_N_CTX, n_threads: int | None = None,
                  n_batch: int = 512, seed: int = 0, source_tokens: int = DEFAULT_SOURCE_TOKENS,
-                 max_sources: int = DEFAULT_MAX_SOURCES, flash_attn: bool = True) -> None:
-        _require_llama_cpp()  # fail at construction, not mid-answer, when the dependency is missing
+                 max_sources: int = DEFAULT_MAX_SOURCES, flash_attn: bool = True, runtime: str = "auto") -> None:
+        # fail at construction, not mid-answer, when no runtime is installed
+        self.runtimes = choose_runtimes(None if runtime == "auto" else runtime)
         name = name or default_model()
         self.path = resolve_gguf(name)
         self.model_id = f"llamacpp:{name}"
@@ -134,6 +163,18 @@ class LlamaCppModel(Model):
         return worker.last_timings if worker else None
 
     @property
+    def runtime(self) -> str | None:
+        """The llama.cpp runtime answering ('xllamacpp' or 'llama-cpp-python'), once the model is loaded."""
+        worker = _WORKERS.get(self._key())
+        return worker.runtime if worker and worker.loaded else None
+
+    @property
+    def system_info(self) -> str:
+        """llama.cpp's compiled CPU features for the running runtime ('CPU : AVX2 = 1 | ...'), once loaded."""
+        worker = _WORKERS.get(self._key())
+        return worker.system_info if worker and worker.loaded else ""
+
+    @property
     def worker_pid(self) -> int | None:
         """The pid of the process running this model, or None when none is running."""
         worker = _WORKERS.get(self._key())
@@ -144,7 +185,6 @@ class LlamaCppModel(Model):
         return self._worker().tokenize(text)
 
     def generate(self, prompt: Prompt, *, stream: bool = False) -> Iterator[str]:
-        worker = self._worker()
         request = {
             "messages": list(prompt.messages) or _fallback_messages(prompt),
             "temperature": prompt.temperature,
@@ -152,6 +192,21 @@ class LlamaCppModel(Model):
             "stop": list(prompt.stop) or None,
             "seed": self.seed,
         }
+        worker = self._worker()
+        tried = worker.runtimes
+        answered = False
+        try:
+            for piece in self._answer(worker, request, stream):
+                answered = True
+                yield piece
+        except ModelCrashedError:
+            # A runtime that died with SIGILL before the first word is passed over (LlamaWorker._died): ask once more
+            # on the next one, so the person gets an answer rather than the crash.
+            if answered or worker.runtimes == tried:
+                raise
+            yield from self._answer(self._worker(), request, stream)
+
+    def _answer(self, worker: LlamaWorker, request: dict, stream: bool) -> Iterator[str]:
         if not stream:
             text = []
             replies = worker.chat(request, stream=False)
@@ -177,15 +232,17 @@ class LlamaCppModel(Model):
         finally:
             replies.close()
 
-    def _key(self) -> tuple[str, int, int, int, bool]:
-        return (str(self.path.resolve()), self.context_tokens, self.n_threads, self.n_batch, self.flash_attn)
+    def _key(self) -> tuple:
+        return (str(self.path.resolve()), self.context_tokens, self.n_threads, self.n_batch, self.flash_attn,
+                self.runtimes)
 
     def _worker(self) -> LlamaWorker:
         return load_llama(self.path, n_ctx=self.context_tokens, n_threads=self.n_threads, n_batch=self.n_batch,
-                          flash_attn=self.flash_attn, model_id=self.model_id)
+                          flash_attn=self.flash_attn, model_id=self.model_id, runtimes=self.runtimes)
 
     def _generation_error(self, text: str) -> ModelError:
-        m = re.search(r"Requested tokens \((\d+)\) exceed context window of (\d+)", text)
+        m = (re.search(r"Requested tokens \((\d+)\) exceed context window of (\d+)", text)
+             or re.search(r"request \((\d+) tokens\) exceeds the available context size \((\d+) tokens\)", text))
         if m:
             return ModelError(
                 f"the prompt needs {m.group(1)} tokens but {self.model_id} has a {m.group(2)}-token context; "
@@ -208,7 +265,8 @@ def _flag(value: Any) -> bool:
     return bool(value)
 
 
-_OPTIONS = frozenset({"n_ctx", "n_threads", "n_batch", "seed", "source_tokens", "max_sources", "flash_attn"})
+_OPTIONS = frozenset({"n_ctx", "n_threads", "n_batch", "seed", "source_tokens", "max_sources", "flash_attn",
+                      "runtime"})
 
 
 def factory(name: str, **options: Any) -> LlamaCppModel:

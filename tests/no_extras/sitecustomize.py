@@ -9,7 +9,7 @@ tests/test_no_extras.py; RAG_HIDE_MODULES overrides the list.
 import os
 import sys
 
-HIDDEN = tuple(os.environ.get("RAG_HIDE_MODULES", "gradio,llama_cpp,httpx,matplotlib,playwright").split(","))
+HIDDEN = tuple(os.environ.get("RAG_HIDE_MODULES", "gradio,llama_cpp,xllamacpp,httpx,matplotlib,playwright").split(","))
 
 
 def _hidden(name: str) -> bool:
