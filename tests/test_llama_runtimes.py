@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 import sys
 import tomllib
+from pathlib import Path
 
 import pytest
 
@@ -137,3 +138,15 @@ def test_on_a_cpu_without_avx512_auto_survives_a_host_build_that_needs_it(monkey
     with pytest.raises(ModelCrashedError, match="SIGILL") as info:
         list(pinned.generate(prompt()))
     assert "runtime=xllamacpp" in str(info.value)
+
+
+@pytest.mark.slow
+def test_doctor_with_only_the_wheel_checks_it_and_names_the_faster_build(cli, tmp_path) -> None:
+    from conftest import ROOT as root
+
+    out = cli("doctor", "--index", str(tmp_path / "none"),
+              env={"PYTHONPATH": str(root / "tests" / "no_extras"), "RAG_HIDE_MODULES": "llama_cpp"})
+    assert "llama.cpp (xllamacpp) build uses" in out.stdout and "(llama-cpp-python)" not in out.stdout, out.stdout
+    assert "GGUF model smollm2-135m (xllamacpp): one-token smoke test passed" in out.stdout, out.stdout
+    has_avx512 = "avx512f" in (Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else "")
+    assert ("bash scripts/install-llamacpp.sh" in out.stdout) == has_avx512, out.stdout

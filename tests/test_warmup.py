@@ -49,3 +49,21 @@ def test_the_status_line_says_loading_then_ready(monkeypatch: pytest.MonkeyPatch
     assert "could not be loaded" in line and "the file is damaged" in line
     states["llamacpp:qwen2.5-0.5b"] = "ready"
     assert "Answers come from <b>qwen2.5-0.5b</b>" in status_html(models, "llamacpp:qwen2.5-0.5b")
+
+
+@pytest.mark.slow
+def test_a_model_already_made_is_loaded_not_made_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`rag serve` makes the model once (its readiness check) and hands it over: making a known GGUF model checks the
+    file's sha256, which the background load must not pay a second time."""
+    from rag.providers import base
+
+    model = LlamaCppModel("smollm2-135m", n_ctx=1088)
+    spec = "llamacpp:smollm2-135m#made"
+    warmup.forget(spec)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("get_model was called again")
+
+    monkeypatch.setattr(base, "get_model", refuse)
+    warmup.start(spec, {"n_ctx": 1088}, prefix=PREFIX, model=model).join(120)
+    assert warmup.state(spec) == "ready" and model.worker_pid is not None

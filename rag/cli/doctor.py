@@ -97,6 +97,11 @@ def _llama_checks() -> Iterator[Check]:
         else:
             yield "ok", f"llama.cpp ({runtime}) build uses {features}, all enabled on this CPU", ""
             usable.append(runtime)
+    if usable == ["xllamacpp"] and flags and "avx512f" in flags:
+        # bench/results/llm_runtimes_multihop_test.md: on an AVX-512 CPU the host build reads prompts 1.5-2x faster
+        yield "warn", ("this CPU has AVX-512, which the portable xllamacpp wheel does not use; a llama-cpp-python built "
+                       "for it reads prompts 1.5-2x faster (used automatically once installed)"), \
+            "bash scripts/install-llamacpp.sh"
     for m in known_models():
         if not m.get("available"):
             yield "warn", f"GGUF model {m['name']} not installed", command_for(m["name"])

@@ -109,7 +109,7 @@ def _warm(index, model: str, options: dict) -> float:
         try:
             from ..providers.base import get_model
 
-            get_model(model, **options)
+            instance = get_model(model, **options)
         except Exception as err:  # reported again, clearly, on the first question
             from ..redact import redact
 
@@ -119,7 +119,7 @@ def _warm(index, model: str, options: dict) -> float:
             from ..providers import warmup
 
             # a local model loads while the page comes up; the settings panel shows its state
-            warmup.start(model, options, prefix=[{"role": "system", "content": SYSTEM}])
+            warmup.start(model, options, prefix=[{"role": "system", "content": SYSTEM}], model=instance)
     return time.perf_counter() - t0
 
 

@@ -26,9 +26,11 @@ def state(spec: str) -> str | None:
         return _STATES.get(spec)
 
 
-def start(spec: str, options: dict | None = None, *, prefix: Sequence[dict] = ()) -> threading.Thread | None:
+def start(spec: str, options: dict | None = None, *, prefix: Sequence[dict] = (),
+          model: object | None = None) -> threading.Thread | None:
     """Load `spec` in a daemon thread (once; a second call while it loads or after it is ready does nothing).
-    Returns the thread, or None when nothing was started (a model with nothing to load, or already started)."""
+    `model`: the instance already made for `spec` (constructing a known GGUF model checks its file's sha256, a second
+    or so for 0.5 GB), else one is made in the thread. Returns the thread, or None when nothing was started."""
     from .base import get_model
 
     with _LOCK:
@@ -38,11 +40,11 @@ def start(spec: str, options: dict | None = None, *, prefix: Sequence[dict] = ()
 
     def run() -> None:
         try:
-            model = get_model(spec, **dict(options or {}))
-            load = getattr(model, "load", None)
+            instance = model if model is not None else get_model(spec, **dict(options or {}))
+            load = getattr(instance, "load", None)
             if load is not None:
                 load()
-            prepare = getattr(model, "prepare", None)
+            prepare = getattr(instance, "prepare", None)
             if prepare is not None and prefix:
                 prepare(list(prefix))
             outcome = "ready"
