@@ -150,3 +150,25 @@ def test_doctor_with_only_the_wheel_checks_it_and_names_the_faster_build(cli, tm
     assert "GGUF model smollm2-135m (xllamacpp): one-token smoke test passed" in out.stdout, out.stdout
     has_avx512 = "avx512f" in (Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else "")
     assert ("bash scripts/install-llamacpp.sh" in out.stdout) == has_avx512, out.stdout
+
+
+@pytest.mark.slow
+def test_the_wheels_local_listener_refuses_requests_without_its_key() -> None:
+    """xllamacpp serves HTTP on 127.0.0.1 beside its Python API; another local user must not be able to use it."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    from rag.providers.gguf import resolve_gguf
+    from rag.providers.llama_engines import XLlamaCppEngine
+
+    engine = XLlamaCppEngine(str(resolve_gguf("smollm2-135m")), {"n_ctx": 512, "n_threads": 1, "n_batch": 64})
+    address = engine.server.listening_address
+    assert address.startswith("http://127.0.0.1:")
+    for path in ("/v1/chat/completions", "/tokenize", "/completion"):
+        body = json.dumps({"messages": [{"role": "user", "content": "hi"}], "content": "hi", "prompt": "hi"})
+        with pytest.raises(urllib.error.HTTPError) as info:
+            urllib.request.urlopen(urllib.request.Request(address + path, data=body.encode(),
+                                                          headers={"Content-Type": "application/json"}), timeout=30)
+        assert info.value.code == 401, path
+    assert engine.tokenize("It rained in Oslo.") >= 4  # the engine itself, holding the key, still can

@@ -16,6 +16,7 @@ Imported only inside the worker process, so a native crash never reaches the cal
 from __future__ import annotations
 
 import json
+import secrets
 import urllib.error
 import urllib.request
 from typing import Any, Callable
@@ -111,8 +112,9 @@ class LlamaCppPythonEngine:
 
 class XLlamaCppEngine:
     """llama.cpp's server engine in-process (one slot, so one KV cache whose longest common prefix is reused by the
-    next prompt: `prime` leaves the fixed system part there). Its HTTP listener is bound to 127.0.0.1 on a free port;
-    only /tokenize is used, which the Python API does not expose."""
+    next prompt: `prime` leaves the fixed system part there). Its HTTP listener is bound to 127.0.0.1 on a free port and
+    takes a random key, so other local users cannot drive the model through it; only /tokenize is used, which the
+    Python API does not expose."""
 
     name = "xllamacpp"
 
@@ -131,6 +133,8 @@ class XLlamaCppEngine:
         params.flash_attn_type = (kinds.LLAMA_FLASH_ATTN_TYPE_ENABLED if settings.get("flash_attn")
                                   else kinds.LLAMA_FLASH_ATTN_TYPE_DISABLED)
         params.verbosity = 0  # errors and warnings only: stderr's last line is what a crash report quotes
+        self.key = secrets.token_hex(16)
+        params.api_keys = [self.key]
         try:
             self.server = xllamacpp.Server(params)
         except RuntimeError as exc:
@@ -141,7 +145,8 @@ class XLlamaCppEngine:
     def tokenize(self, text: str) -> int:
         body = json.dumps({"content": text, "add_special": False, "parse_special": True}).encode("utf-8")
         request = urllib.request.Request(self.server.listening_address + "/tokenize", data=body,
-                                         headers={"Content-Type": "application/json"})
+                                         headers={"Content-Type": "application/json",
+                                                  "Authorization": f"Bearer {self.key}"})
         try:
             with urllib.request.urlopen(request, timeout=60) as response:
                 return len(json.loads(response.read())["tokens"])
