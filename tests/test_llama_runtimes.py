@@ -172,3 +172,33 @@ def test_the_wheels_local_listener_refuses_requests_without_its_key() -> None:
                                                           headers={"Content-Type": "application/json"}), timeout=30)
         assert info.value.code == 401, path
     assert engine.tokenize("It rained in Oslo.") >= 4  # the engine itself, holding the key, still can
+
+
+@pytest.mark.slow
+def test_rag_ask_takes_the_runtime_as_a_model_option(seed_index, cli) -> None:
+    question = "How many people has the UK returned to France this week?"
+    fault = {"RAG_LLAMA_WORKER_FAULT": "SIGILL:chat:llama-cpp-python"}  # only the host build crashes
+    base = ("ask", question, "--index", str(seed_index.path), "--model", "llamacpp:smollm2-135m", "--json")
+    pinned = cli(*base, "-o", "runtime=llama-cpp-python", "-o", "n_ctx=1472", env=fault)
+    assert pinned.returncode != 0 and "SIGILL" in pinned.stderr.strip().splitlines()[-1], pinned.stderr
+    wheel = cli(*base, "-o", "runtime=xllamacpp", "-o", "n_ctx=1472", env=fault)
+    assert wheel.returncode == 0, wheel.stderr
+    assert "SIGILL" not in wheel.stderr and "cannot run here" not in wheel.stderr  # never tried the host build
+    wrong = cli(*base, "-o", "nctx=5")
+    assert wrong.returncode == 2 and "takes no option nctx" in wrong.stderr and "n_ctx" in wrong.stderr
+    malformed = cli(*base, "-o", "runtime")
+    assert malformed.returncode == 2 and "expected KEY=VALUE" in malformed.stderr
+
+
+def test_model_options_parse_for_every_command_that_answers(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rag.cli import commands
+    from rag.cli.parser import build_parser
+
+    parser = build_parser()
+    for argv in (["ask", "q"], ["chat"], ["eval", "t.jsonl"], ["serve"]):
+        args = parser.parse_args([*argv, "-o", "runtime=xllamacpp", "-o", "n_ctx=8192", "-o", "flash_attn=false"])
+        assert dict(args.option) == {"runtime": "xllamacpp", "n_ctx": 8192, "flash_attn": False}, argv
+    seen = {}
+    monkeypatch.setattr("rag.cli.serve.serve", lambda **kwargs: seen.update(kwargs) or 0)
+    commands.cmd_serve(parser.parse_args(["serve", "--model", "llamacpp:smollm2-135m", "-o", "runtime=xllamacpp"]))
+    assert seen["options"] == {"runtime": "xllamacpp"} and seen["model"] == "llamacpp:smollm2-135m"

@@ -147,6 +147,7 @@ def _model_options(args) -> dict:
         opts["base_url"] = args.base_url
     if getattr(args, "api_key", None):
         opts["api_key"] = args.api_key
+    opts.update(dict(getattr(args, "option", None) or []))
     return opts
 
 
@@ -268,7 +269,7 @@ def cmd_serve(args) -> int:
     from .serve import serve
 
     return serve(index=args.index, host=args.host, port=args.port, model=args.model, base_url=args.base_url,
-                 seeds=args.seeds, auth=args.auth, no_auth=args.no_auth)
+                 seeds=args.seeds, auth=args.auth, no_auth=args.no_auth, options=dict(args.option or []))
 
 
 def cmd_eval(args) -> int:

@@ -38,6 +38,26 @@ def _positive_int(value: str) -> int:
     return n
 
 
+def _model_option(text: str) -> tuple[str, object]:
+    """-o KEY=VALUE -> (key, value): whole numbers and true/false become int and bool, the rest stays text."""
+    key, sep, value = text.partition("=")
+    key, value = key.strip(), value.strip()
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r} (e.g. -o runtime=xllamacpp)")
+    if value.lower() in ("true", "false"):
+        return key, value.lower() == "true"
+    try:
+        return key, int(value)
+    except ValueError:
+        return key, value
+
+
+def _option_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-o", "--option", action="append", type=_model_option, default=[], metavar="KEY=VALUE",
+                   help="a model option, repeatable; llamacpp: runtime (auto|xllamacpp|llama-cpp-python), n_ctx, "
+                        "n_threads, n_batch, seed, source_tokens, max_sources, flash_attn; a wrong key is named")
+
+
 def _index_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--index", metavar="DIR|URI", default=None,
                    help="index directory (default: $RAG_INDEX or ./index), or a Milvus index: "
@@ -49,6 +69,7 @@ def _model_args(p: argparse.ArgumentParser) -> None:
                    help="extractive (default), llamacpp:NAME_OR_PATH or openai:MODEL")
     p.add_argument("--base-url", default=None, help="OpenAI-compatible server URL (or $OPENAI_BASE_URL)")
     p.add_argument("--api-key", default=None, help="API key for --base-url (or $OPENAI_API_KEY)")
+    _option_arg(p)
 
 
 def _filter_args(p: argparse.ArgumentParser, *, as_of: bool = True) -> None:
@@ -133,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--model", default=os.environ.get("RAG_MODEL", "extractive"), metavar="SPEC")
     p.add_argument("--base-url", default=None)
+    _option_arg(p)
     p.add_argument("--seeds", default="seeds", metavar="DIR", help="articles to index when the index is missing")
     p.add_argument("--auth", metavar="USER:PASSWORD", help="require a login (needed for a non-loopback --host)")
     p.add_argument("--no-auth", action="store_true", help="allow a non-loopback --host without a login")

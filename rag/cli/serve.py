@@ -135,8 +135,9 @@ def _share_secret(idx, uploads: Path) -> None:
 
 def serve(index: str | os.PathLike | None = None, host: str = "127.0.0.1", port: int = 7860,
           model: str = "extractive", base_url: str | None = None, seeds: str | os.PathLike = "seeds",
-          auth: str | None = None, no_auth: bool = False) -> int:
-    """Open (or build) the index and serve the chat until interrupted. Returns the exit status."""
+          auth: str | None = None, no_auth: bool = False, options: dict | None = None) -> int:
+    """Open (or build) the index and serve the chat until interrupted (`options`: the model's, as `-o` gives them).
+    Returns the exit status."""
     from ..index import Index, index_location
 
     login = check_bind(host, auth, no_auth)
@@ -149,7 +150,7 @@ def serve(index: str | os.PathLike | None = None, host: str = "127.0.0.1", port:
 
     idx = Index.open(where, create=True)
     _ensure_built(idx, seeds)
-    options = {"base_url": base_url} if base_url else {}
+    options = {**(options or {}), **({"base_url": base_url} if base_url else {})}
     took = _warm(idx, model, options)
     stats = idx.stats()
     print(f"Ready for questions: {stats['articles']} articles, {stats['chunks']} chunks; embedder "
