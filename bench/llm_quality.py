@@ -211,14 +211,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "llm_quality")
     args = parser.parse_args()
 
-    from importlib.metadata import PackageNotFoundError, version
+    from rag.providers.llamacpp import runtime_versions
 
-    runtimes = {}
-    for package in ("llama-cpp-python", "xllamacpp"):
-        try:
-            runtimes[package] = version(package)
-        except PackageNotFoundError:
-            pass
+    runtimes = runtime_versions()
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
         if args.index:

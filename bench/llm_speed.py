@@ -1,11 +1,14 @@
-"""How fast the local GGUF models run here: load time, prompt tokens/s and generation tokens/s.
+"""How fast the local GGUF models run here, on each llama.cpp runtime: load time, time to first token, prompt
+tokens/s and generation tokens/s.
 
-    python bench/llm_speed.py [--models smollm2-135m qwen2.5-0.5b] [--prompt-tokens 600] [--runs 3]
+    python bench/llm_speed.py [--models smollm2-135m qwen2.5-0.5b] [--runtimes xllamacpp llama-cpp-python]
+                              [--prompt-tokens 600] [--runs 3]
 
-Writes bench/results/llm_speed.json. The prompt is the seed article cut to about --prompt-tokens tokens in the
-model's own vocabulary, sent through the chat template the way `rag ask` sends it. Speeds come from llama.cpp's
-own counters (prompt eval vs. token eval), so Python overhead is not counted in either; wall-clock time to first
-token and total time are reported too.
+Writes bench/results/llm_speed.json. Every figure is taken through the product's own path (`LlamaCppModel`, its
+worker process), so it is what `rag ask` gets. The prompt is the seed article cut to about --prompt-tokens tokens in
+the model's own vocabulary, sent through the chat template the way `rag ask` sends it, with an empty KV cache every
+run. Speeds come from llama.cpp's own counters (prompt eval vs. token eval), so Python overhead is not counted in
+either; wall-clock time to first token (streamed) and total time are reported too.
 """
 
 from __future__ import annotations
@@ -22,11 +25,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import llama_cpp  # noqa: E402
-
-from rag.providers.gguf import resolve_gguf  # noqa: E402
+from rag.providers.base import Prompt  # noqa: E402
+from rag.providers.llamacpp import (  # noqa: E402
+    LlamaCppModel, close_all, installed_runtimes, reset_all, runtime_versions,
+)
 
 SYSTEM = "Answer the question using only the numbered sources. Cite sources as [n]. Be brief."
+QUESTION = "Question: What did the minister warn about?"
 
 
 def article_text() -> str:
@@ -34,62 +39,60 @@ def article_text() -> str:
     return "\n".join(p.read_text(encoding="utf-8") for p in seeds)
 
 
-def build_messages(llama: llama_cpp.Llama, text: str, target: int) -> tuple[list[dict], int]:
-    """Messages whose source passage is cut so the templated prompt is about `target` tokens."""
-    ids = llama.tokenize(text.encode("utf-8"), add_bos=False)
-    overhead = 60  # system text, question and chat-template markers
-    passage = llama.detokenize(ids[: max(1, target - overhead)]).decode("utf-8", "ignore")
-    messages = [
-        {"role": "system", "content": SYSTEM},
-        {"role": "user", "content": f"[1] {passage}\n\nQuestion: What did the minister warn about?"},
-    ]
-    return messages, len(ids[: target - overhead])
+def build_messages(model: LlamaCppModel, text: str, target: int) -> list[dict]:
+    """Messages whose source passage is cut so the passage is about `target` - 60 tokens (60: system text,
+    question and chat-template markers), found by bisecting on the model's own token count."""
+    want = max(1, target - 60)
+    lo, hi = 1, len(text)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if model.count_tokens(text[:mid]) <= want:
+            lo = mid
+        else:
+            hi = mid - 1
+    return [{"role": "system", "content": SYSTEM},
+            {"role": "user", "content": f"[1] {text[:lo]}\n\n{QUESTION}"}]
 
 
-def measure(name: str, prompt_tokens: int, runs: int, max_tokens: int, threads: int, flash_attn: bool = True) -> dict:
-    path = resolve_gguf(name)
+def measure(name: str, runtime: str, prompt_tokens: int, runs: int, max_tokens: int, threads: int,
+            flash_attn: bool = True) -> dict:
     load_before = os.getloadavg()[0]
+    model = LlamaCppModel(name, n_ctx=4096, n_threads=threads, flash_attn=flash_attn, runtime=runtime)
     started = time.perf_counter()
-    llama = llama_cpp.Llama(model_path=str(path), n_ctx=4096, n_threads=threads, n_threads_batch=threads,
-                            flash_attn=flash_attn, verbose=False)
+    model.load()
     load_s = time.perf_counter() - started
-
-    messages, _ = build_messages(llama, article_text(), prompt_tokens)
-    llama.create_chat_completion(messages=[{"role": "user", "content": "hi"}], max_tokens=4)  # warm-up
+    messages = build_messages(model, article_text(), prompt_tokens)
+    warm = Prompt(question="hi", sources=(), max_tokens=4, temperature=0.0,
+                  messages=({"role": "user", "content": "hi"},))
+    "".join(model.generate(warm))
 
     samples = []
     for _ in range(runs):
-        llama.reset()  # no prefix reuse: every run evaluates the whole prompt
-        llama_cpp.llama_perf_context_reset(llama.ctx)
+        reset_all(prime=False)  # no prefix reuse: every run evaluates the whole prompt
+        prompt = Prompt(question=QUESTION, sources=(), max_tokens=max_tokens, temperature=0.0,
+                        messages=tuple(messages))
         t0 = time.perf_counter()
         first = None
-        pieces = 0
-        for chunk in llama.create_chat_completion(messages=messages, temperature=0.0, max_tokens=max_tokens,
-                                                  stream=True, seed=0):
-            if chunk["choices"][0]["delta"].get("content"):
-                pieces += 1
-                if first is None:
-                    first = time.perf_counter() - t0
+        for piece in model.generate(prompt, stream=True):
+            if piece and first is None:
+                first = time.perf_counter() - t0
         total = time.perf_counter() - t0
-        perf = llama_cpp.llama_perf_context(llama.ctx)
-        samples.append({
-            "prompt_tokens": perf.n_p_eval,
-            "prompt_ms": perf.t_p_eval_ms,
-            "generated_tokens": perf.n_eval,
-            "generate_ms": perf.t_eval_ms,
-            "first_token_s": first,
-            "total_s": total,
-        })
+        t = model.last_timings
+        samples.append({"prompt_tokens": t["prompt_eval_tokens"], "prompt_ms": t["prompt_ms"],
+                        "generated_tokens": t["generated_tokens"], "generate_ms": t["generate_ms"],
+                        "first_token_s": first, "total_s": total})
+    close_all()
 
     def med(key: str) -> float:
         return statistics.median(s[key] for s in samples)
 
     return {
         "model": name,
+        "runtime": model.runtime or runtime,
         "n_threads": threads,
         "flash_attn": flash_attn,
-        "file": path.name,
-        "file_bytes": path.stat().st_size,
+        "file": model.path.name,
+        "file_bytes": model.path.stat().st_size,
         "load_s": round(load_s, 3),
         "prompt_tokens": int(med("prompt_tokens")),
         "prompt_tokens_per_s": round(statistics.median(s["prompt_tokens"] / s["prompt_ms"] * 1000 for s in samples), 1),
@@ -109,6 +112,8 @@ def measure(name: str, prompt_tokens: int, runs: int, max_tokens: int, threads: 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["smollm2-135m", "qwen2.5-0.5b"])
+    parser.add_argument("--runtimes", nargs="+", default=installed_runtimes(),
+                        help="llama.cpp runtimes to compare (default: every installed one)")
     parser.add_argument("--prompt-tokens", type=int, default=600)
     parser.add_argument("--max-tokens", type=int, default=128)
     parser.add_argument("--runs", type=int, default=3)
@@ -122,21 +127,21 @@ def main() -> None:
 
     results = {
         "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
-                    "llama_cpp_python": llama_cpp.__version__},
+                    "runtimes": runtime_versions()},
         "settings": {"prompt_tokens": args.prompt_tokens, "max_tokens": args.max_tokens, "runs": args.runs,
                      "n_ctx": 4096, "temperature": 0.0},
         "models": [
-            measure(m, args.prompt_tokens, args.runs, args.max_tokens, t, args.flash_attn == "on")
-            for m in args.models for t in args.threads
+            measure(m, r, args.prompt_tokens, args.runs, args.max_tokens, t, args.flash_attn == "on")
+            for m in args.models for r in args.runtimes for t in args.threads
         ],
     }
     if args.append and args.out.exists():
         results["models"] = json.loads(args.out.read_text(encoding="utf-8"))["models"] + results["models"]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    for m in results["models"][-len(args.models) * len(args.threads):]:
+    for m in results["models"][-len(args.models) * len(args.runtimes) * len(args.threads):]:
         sys.stderr.write(
-            f"{m['model']} ({m['n_threads']} threads): load {m['load_s']} s, "
+            f"{m['model']} on {m['runtime']} ({m['n_threads']} threads): load {m['load_s']} s, "
             f"prompt {m['prompt_tokens']} tok at {m['prompt_tokens_per_s']} tok/s, "
             f"generation {m['generated_tokens']} tok at {m['generation_tokens_per_s']} tok/s, "
             f"first token {m['first_token_s']} s\n"

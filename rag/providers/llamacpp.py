@@ -61,6 +61,19 @@ def installed_runtimes() -> list[str]:
     return [name for name, module in _MODULES.items() if importlib.util.find_spec(module) is not None]
 
 
+def runtime_versions() -> dict[str, str]:
+    """{package: version} of the installed llama.cpp runtimes (what a benchmark records beside its figures)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for package in _MODULES:
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            pass
+    return found
+
+
 def choose_runtimes(requested: str | None = None) -> tuple[str, ...]:
     """The runtimes a model tries, in order, for `requested` (an option, else RAG_LLAMA_RUNTIME, else 'auto')."""
     requested = (requested or os.environ.get("RAG_LLAMA_RUNTIME", "") or "auto").strip().lower()
