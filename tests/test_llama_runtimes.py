@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
-from rag.errors import MissingDependencyError, ModelCrashedError, ModelError
+from rag.errors import MissingDependencyError, ModelCrashedError, ModelSpecError
 from rag.providers import install
 from rag.providers.base import Prompt
 from rag.providers.llama_build import (
@@ -57,7 +57,7 @@ def test_auto_tries_the_host_build_first_then_the_wheel(monkeypatch: pytest.Monk
     monkeypatch.setenv("RAG_LLAMA_RUNTIME", "xllamacpp")
     assert LlamaCppModel("smollm2-135m").runtimes == ("xllamacpp",)
     assert LlamaCppModel("smollm2-135m", runtime="llama-cpp-python").runtimes == ("llama-cpp-python",)
-    with pytest.raises(ModelError, match="unknown llama.cpp runtime 'vllm'"):
+    with pytest.raises(ModelSpecError, match="unknown llama.cpp runtime 'vllm'"):
         choose_runtimes("vllm")
 
 
@@ -68,7 +68,7 @@ def test_a_missing_runtime_names_its_install(monkeypatch: pytest.MonkeyPatch) ->
         choose_runtimes("xllamacpp")
     monkeypatch.setitem(sys.modules, "llama_cpp", None)
     monkeypatch.delitem(sys.modules, "xllamacpp")
-    with pytest.raises(ModelError, match="scripts/install-llamacpp.sh"):
+    with pytest.raises(ModelSpecError, match="scripts/install-llamacpp.sh"):
         choose_runtimes("llama-cpp-python")
     assert choose_runtimes() == ("xllamacpp",)
 

@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..errors import MissingDependencyError, ModelCrashedError, ModelError
+from ..errors import MissingDependencyError, ModelCrashedError, ModelError, ModelSpecError
 from .base import Model, Prompt, checked_options, register_provider
 from .gguf import default_model, resolve_gguf
 from .llama_worker import LlamaWorker
@@ -78,7 +78,7 @@ def choose_runtimes(requested: str | None = None) -> tuple[str, ...]:
     """The runtimes a model tries, in order, for `requested` (an option, else RAG_LLAMA_RUNTIME, else 'auto')."""
     requested = (requested or os.environ.get("RAG_LLAMA_RUNTIME", "") or "auto").strip().lower()
     if requested not in RUNTIME_CHOICES:
-        raise ModelError(f"unknown llama.cpp runtime {requested!r}; choose one of {', '.join(RUNTIME_CHOICES)} "
+        raise ModelSpecError(f"unknown llama.cpp runtime {requested!r}; choose one of {', '.join(RUNTIME_CHOICES)} "
                          "(-o runtime=... or RAG_LLAMA_RUNTIME)")
     installed = installed_runtimes()
     if requested == "auto":
@@ -88,7 +88,7 @@ def choose_runtimes(requested: str | None = None) -> tuple[str, ...]:
     if requested not in installed:
         if requested == "xllamacpp":
             raise MissingDependencyError("xllamacpp", "llamacpp", "the xllamacpp runtime")
-        raise ModelError("llama-cpp-python is not installed; build it for this CPU with bash "
+        raise ModelSpecError("llama-cpp-python is not installed; build it for this CPU with bash "
                          "scripts/install-llamacpp.sh, or use the prebuilt runtime: -o runtime=xllamacpp")
     return (requested,)
 
