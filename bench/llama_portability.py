@@ -31,15 +31,14 @@ sys.path.insert(0, str(ROOT))
 
 from rag.providers.gguf import resolve_gguf  # noqa: E402
 from rag.providers.llama_build import _SMOKES, installed_build_features  # noqa: E402
-from rag.providers.llamacpp import installed_runtimes  # noqa: E402
+from rag.providers.llamacpp import RUNTIME_MODULES, installed_runtimes  # noqa: E402
 
-PACKAGES = {"llama-cpp-python": "llama_cpp", "xllamacpp": "xllamacpp"}
 AMX = re.compile(r"\b(tileloadd|tileloaddt1|tilestored|tilezero|tilerelease|ldtilecfg|sttilecfg|tdp\w+)\b")
 AVX512 = re.compile(r"%zmm\d+|%k[1-7]\b")
 
 
 def native_libraries(runtime: str) -> list[Path]:
-    folder = Path(importlib.util.find_spec(PACKAGES[runtime]).origin).parent
+    folder = Path(importlib.util.find_spec(RUNTIME_MODULES[runtime]).origin).parent
     return sorted(p for p in folder.rglob("*.so*") if p.is_file() and not p.is_symlink())
 
 

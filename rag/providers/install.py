@@ -9,7 +9,6 @@ pip command instead of running it.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import shlex
 import subprocess
 import sys
@@ -29,7 +28,9 @@ def command_for(name: str) -> str:
 
 
 def runtime_installed() -> bool:
-    return any(importlib.util.find_spec(m) is not None for m in ("xllamacpp", "llama_cpp"))
+    from .llamacpp import installed_runtimes
+
+    return bool(installed_runtimes())
 
 
 def pip_args(name: str, *, with_runtime: bool | None = None) -> list[list[str]]:

@@ -4,7 +4,8 @@
   installs). Its Linux x86-64 wheel is built without -march=native at the AVX2 level (no AVX-512, no AMX code in it),
   so it runs on every x86-64 host of the last decade, including Intel VMs that advertise AMX without enabling it.
 - `llama-cpp-python`: compiled on this host by `scripts/install-llamacpp.sh` with the SIMD levels the host enables
-  (AVX-512 where present); ~1.5x faster prompts than the AVX2 wheel on an AVX-512 CPU (bench/results/llama_runtimes.md).
+  (AVX-512 where present); 1.5-2x faster prompts than the AVX2 wheel on an AVX-512 CPU
+  (bench/results/llm_runtimes_multihop_test.md).
   A build made elsewhere, or by a plain `pip install llama-cpp-python` (-march=native), may use instructions this host
   does not enable: `load` refuses a build whose compiled features this host lacks, before any model code runs.
 
@@ -20,10 +21,6 @@ import secrets
 import urllib.error
 import urllib.request
 from typing import Any, Callable
-
-RUNTIMES = ("llama-cpp-python", "xllamacpp")
-MODULES = {"llama-cpp-python": "llama_cpp", "xllamacpp": "xllamacpp"}
-
 
 class UnsupportedBuild(Exception):
     """The installed runtime was compiled for CPU features this host does not enable."""
@@ -155,10 +152,8 @@ class XLlamaCppEngine:
 
     def prime(self, messages: list[dict]) -> int:
         self.primed = list(messages)
-        result = self._check(self.server.handle_chat_completions(
-            {"messages": [*messages, {"role": "user", "content": ""}], "max_tokens": 1, "temperature": 0.0,
-             "cache_prompt": not self.cold_next}))
-        self.cold_next = False
+        result = self._check(self.server.handle_chat_completions(self._request(
+            {"messages": [*messages, {"role": "user", "content": ""}], "max_tokens": 1, "temperature": 0.0}, False)))
         return int(result["usage"]["prompt_tokens"])
 
     def reset(self, prime: bool) -> None:

@@ -214,9 +214,9 @@ class LlamaWorker:
             if -code == signal.SIGILL and self.loaded and self.runtime in self.runtimes[:-1]:
                 # A build that passed the load-time check can still use an instruction the CPU lacks; the runtime
                 # after it (the portable wheel) takes the next request instead of crashing the same way again.
-                following = self.runtimes[self.runtimes.index(self.runtime) + 1]
-                self.skipped.append(f"{self.model_id}: {self.runtime} died with SIGILL; using {following}")
                 self.runtimes = self.runtimes[self.runtimes.index(self.runtime) + 1:]
+                following = self.runtimes[0]
+                self.skipped.append(f"{self.model_id}: {self.runtime} died with SIGILL; using {following}")
                 what += f"; the next request uses {following}"
         else:
             what = f"exited with status {code}"

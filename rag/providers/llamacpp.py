@@ -51,14 +51,14 @@ def _default_threads() -> int:
 
 
 RUNTIME_CHOICES = ("auto", "xllamacpp", "llama-cpp-python")
-_MODULES = {"llama-cpp-python": "llama_cpp", "xllamacpp": "xllamacpp"}
+RUNTIME_MODULES = {"llama-cpp-python": "llama_cpp", "xllamacpp": "xllamacpp"}  # package -> module, `auto`'s order
 
 
 def installed_runtimes() -> list[str]:
     """The llama.cpp runtimes installed, in the order `auto` tries them: a llama-cpp-python built for this host by
     scripts/install-llamacpp.sh first (~1.5x faster prompts on AVX-512 CPUs), then the portable xllamacpp wheel.
     Found, not imported: a runtime is only ever loaded inside the worker process."""
-    return [name for name, module in _MODULES.items() if importlib.util.find_spec(module) is not None]
+    return [name for name, module in RUNTIME_MODULES.items() if importlib.util.find_spec(module) is not None]
 
 
 def runtime_versions() -> dict[str, str]:
@@ -66,7 +66,7 @@ def runtime_versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     found = {}
-    for package in _MODULES:
+    for package in RUNTIME_MODULES:
         try:
             found[package] = version(package)
         except PackageNotFoundError:
@@ -178,14 +178,18 @@ class LlamaCppModel(Model):
     @property
     def runtime(self) -> str | None:
         """The llama.cpp runtime answering ('xllamacpp' or 'llama-cpp-python'), once the model is loaded."""
-        worker = _WORKERS.get(self._key())
-        return worker.runtime if worker and worker.loaded else None
+        worker = self._loaded()
+        return worker.runtime if worker else None
 
     @property
     def system_info(self) -> str:
         """llama.cpp's compiled CPU features for the running runtime ('CPU : AVX2 = 1 | ...'), once loaded."""
+        worker = self._loaded()
+        return worker.system_info if worker else ""
+
+    def _loaded(self) -> LlamaWorker | None:
         worker = _WORKERS.get(self._key())
-        return worker.system_info if worker and worker.loaded else ""
+        return worker if worker is not None and worker.loaded else None
 
     @property
     def worker_pid(self) -> int | None:
